@@ -1,0 +1,187 @@
+"""`homeport` command line: serve, migrate, and manage keys beside a running server.
+
+Every command reads the same settings as `homeport serve` (HOMEPORT_* variables, homeport.toml),
+so `homeport keys create` in another terminal acts on the database the server uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from homeport import __version__
+from homeport.clock import SystemClock
+from homeport.db import migrate as migrations
+from homeport.db.engine import create_engine, create_sessionmaker
+from homeport.db.session import unit_of_work
+from homeport.errors import HomeportError
+from homeport.identity import server_keys
+from homeport.identity import service_keys as keys_service
+from homeport.identity.server_keys import KeyKind
+from homeport.identity.signing import KeyStore
+from homeport.settings import Settings
+from homeport.timefmt import rfc3339
+
+app = typer.Typer(help="Homeport: platform backend for Godot 4 dedicated-server games.")
+keys_app = typer.Typer(help="Server API keys, admin keys and token signing keys.")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        typer.echo(f"Invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except HomeportError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def version() -> None:
+    """Print the Homeport version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+) -> None:
+    """Upgrade the database schema (SQLite file or PostgreSQL) to the newest revision."""
+    settings = _settings()
+    _run(lambda: migrations.upgrade(settings, revision))
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+) -> None:
+    """Start the backend (embedded default: SQLite and keys in HOMEPORT_DATA_DIR)."""
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.auto_migrate:
+        _run(lambda: migrations.upgrade(settings))
+    elif not _run(lambda: migrations.is_at_head(settings)):
+        typer.echo("The database schema is not current: run `homeport migrate` first.", err=True)
+        raise typer.Exit(1)
+    # Create the signing key before workers start, so they do not race to make one each.
+    KeyStore(settings, SystemClock()).ensure()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    typer.echo(f"Homeport {__version__} on http://{host}:{port} (database: {_safe_url(settings)})")
+    uvicorn.run(
+        "homeport.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+        env_file=None,
+    )
+
+
+def _safe_url(settings: Settings) -> str:
+    url = settings.database_url
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+async def _with_session(
+    settings: Settings, work: Callable[..., Awaitable[T]], *args: object, **kwargs: object
+) -> T:
+    if settings.auto_migrate:
+        await migrations.upgrade(settings)
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            return await work(session, *args, **kwargs)
+    finally:
+        await engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A unique name, e.g. the fleet or host it is for")],
+    scopes: Annotated[
+        str, typer.Option(help=f"Comma-separated: {','.join(sorted(server_keys.SCOPES))}")
+    ] = "validate",
+    admin: Annotated[bool, typer.Option("--admin", help="Create an admin key")] = False,
+) -> None:
+    """Create a key and print it once, on the last line (only its hash is stored)."""
+    settings = _settings()
+    try:
+        scope_set = server_keys.parse_scopes(scopes)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not 1 <= len(name) <= 64:
+        typer.echo("error: --name must have 1 to 64 characters", err=True)
+        raise typer.Exit(2)
+    kind = KeyKind.ADMIN if admin else KeyKind.SERVER
+    created = _run(
+        lambda: _with_session(
+            settings,
+            keys_service.create_key,
+            SystemClock(),
+            name=name,
+            kind=kind,
+            scopes=frozenset(server_keys.SCOPES) if admin else scope_set,
+        )
+    )
+    typer.echo(f"Created {kind.value} key '{name}' with scopes: {created.row.scopes}")
+    typer.echo("Store it now; it cannot be shown again:")
+    typer.echo(created.key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (names, kinds, scopes, state), never the keys themselves."""
+    settings = _settings()
+    rows = _run(lambda: _with_session(settings, keys_service.list_keys))
+    for row in rows:
+        state = f"revoked {rfc3339(row.revoked_at)}" if row.revoked_at else "active"
+        typer.echo(f"{row.name}\t{row.kind}\t{row.scopes}\t{rfc3339(row.created_at)}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name")]) -> None:
+    """Revoke a key; servers using it are refused within HOMEPORT_AUTH_CACHE_TTL seconds."""
+    settings = _settings()
+    _run(lambda: _with_session(settings, keys_service.revoke_key, SystemClock(), None, name=name))
+    typer.echo(f"revoked {name}")
+
+
+@keys_app.command("rotate-signing")
+def keys_rotate_signing() -> None:
+    """Start signing tokens with a new key; the old one verifies until its tokens expire."""
+    settings = _settings()
+    key = KeyStore(settings, SystemClock()).rotate()
+    typer.echo(f"new signing key {key.kid}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

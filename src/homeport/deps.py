@@ -1,0 +1,81 @@
+"""Shared FastAPI dependencies: the app state, a unit-of-work session, callers' credentials."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from homeport.db.session import unit_of_work
+from homeport.identity.errors import TokenMissing
+from homeport.identity.service_keys import Caller, authenticate_key, require_admin, require_scope
+from homeport.identity.service_sessions import Authenticated, authenticate_player
+from homeport.netaddr import client_address
+from homeport.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.homeport
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(state.sessions) as session:
+        yield session
+
+
+# scope="function": commit before the response is sent, so a 2xx means the write is durable.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def get_client_address(request: Request, state: StateDep) -> str:
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers.get("x-forwarded-for"), state.settings)
+
+
+ClientAddressDep = Annotated[str, Depends(get_client_address)]
+
+
+async def get_player(request: Request, state: StateDep, session: SessionDep) -> Authenticated:
+    token = bearer(request)
+    if token is None:
+        raise TokenMissing()
+    return await authenticate_player(session, state.identity, access_token=token)
+
+
+PlayerDep = Annotated[Authenticated, Depends(get_player)]
+
+
+def server_key(scope: str) -> Callable[[Request, AppState], Awaitable[Caller]]:
+    """A dependency that admits a server key carrying `scope` (or an admin key)."""
+
+    async def dependency(request: Request, state: StateDep) -> Caller:
+        caller = await authenticate_key(state.read_sessions, state.identity.caches, bearer(request))
+        require_scope(caller, scope)
+        return caller
+
+    return dependency
+
+
+async def get_admin(request: Request, state: StateDep) -> Caller:
+    caller = await authenticate_key(state.read_sessions, state.identity.caches, bearer(request))
+    require_admin(caller)
+    return caller
+
+
+AdminDep = Annotated[Caller, Depends(get_admin)]

@@ -1,0 +1,1 @@
+"""Identity: player accounts, sessions and tokens, and the server keys that validate them."""

@@ -1,0 +1,86 @@
+"""Short-lived caches for the validate hot path.
+
+A server key's row and a session's state (revoked? player banned? profile) are cached for
+`auth_cache_ttl` seconds. A revocation, ban or key revoke made in this process clears its entry at
+once; one made by another process (the CLI, another replica) is seen within the TTL at most.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from homeport.clock import Clock
+
+K = TypeVar("K")
+V = TypeVar("V")
+MAX_ENTRIES = 100_000
+
+
+class TTLCache(Generic[K, V]):
+    def __init__(self, clock: Clock, ttl: float) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._items: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> V | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] <= self._clock.monotonic():
+            self._items.pop(key, None)
+            return None
+        return item[1]
+
+    def put(self, key: K, value: V) -> None:
+        if self._ttl <= 0:
+            return
+        if len(self._items) >= MAX_ENTRIES:
+            now = self._clock.monotonic()
+            self._items = {k: v for k, v in self._items.items() if v[0] > now}
+            if len(self._items) >= MAX_ENTRIES:
+                self._items.clear()
+        self._items[key] = (self._clock.monotonic() + self._ttl, value)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def drop_where(self, predicate: Any) -> None:
+        for key in [k for k, (_, v) in self._items.items() if predicate(v)]:
+            del self._items[key]
+
+
+@dataclass(frozen=True, slots=True)
+class CachedKey:
+    id: uuid.UUID
+    name: str
+    kind: str
+    key_hash: str
+    scopes: frozenset[str]
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSession:
+    account_id: uuid.UUID
+    refusal: type[Exception] | None
+    player: dict[str, Any]
+
+
+class AuthCaches:
+    def __init__(self, clock: Clock, ttl: float) -> None:
+        self.keys: TTLCache[str, CachedKey | None] = TTLCache(clock, ttl)
+        self.sessions: TTLCache[uuid.UUID, CachedSession] = TTLCache(clock, ttl)
+
+    def forget_session(self, session_id: uuid.UUID) -> None:
+        self.sessions.pop(session_id)
+
+    def forget_account(self, account_id: uuid.UUID) -> None:
+        self.sessions.drop_where(lambda s: s.account_id == account_id)
+
+    def forget_keys(self) -> None:
+        self.keys.clear()

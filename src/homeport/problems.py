@@ -1,0 +1,84 @@
+"""The one place errors become HTTP: RFC 9457 `application/problem+json` responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from homeport.errors import (
+    HomeportError,
+    MethodNotAllowed,
+    NotFound,
+    UnprocessableContent,
+)
+
+log = logging.getLogger("homeport.errors")
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(
+    error: HomeportError, instance: str | None = None, extra_headers: dict[str, str] | None = None
+) -> Response:
+    headers = error.headers()
+    if extra_headers:
+        headers.update(extra_headers)
+    return Response(
+        orjson.dumps(error.problem(instance)),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # The offending input is not echoed back: it may be huge, or a password.
+    return [
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()[:20]
+    ]
+
+
+async def _homeport_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HomeportError)
+    return problem_response(exc, request.url.path)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    error = UnprocessableContent(errors=_validation_errors(exc))
+    return problem_response(error, request.url.path)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error: HomeportError
+    if exc.status_code == 404:
+        error = NotFound(f"No route for {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        error = HomeportError(str(exc.detail))
+        error.status = exc.status_code  # type: ignore[misc]
+    return problem_response(error, request.url.path, dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(HomeportError("An internal error occurred"), request.url.path)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(HomeportError, _homeport_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

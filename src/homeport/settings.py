@@ -1,0 +1,133 @@
+"""The one settings object.
+
+Values come, highest priority first, from keyword arguments (tests), `HOMEPORT_*` environment
+variables, and an optional TOML file (`HOMEPORT_CONFIG`, else `./homeport.toml` when present).
+The defaults are the embedded mode: SQLite and keys under `./homeport-data`, no other service.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "HOMEPORT_CONFIG"
+DEFAULT_CONFIG_FILE = "homeport.toml"
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOMEPORT_", extra="forbid", frozen=True)
+
+    data_dir: Path = Path("homeport-data")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    db_url: str | None = None
+    """SQLAlchemy async URL; unset means the embedded SQLite file in `data_dir`."""
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_auto_migrate: bool | None = None
+    """Upgrade the schema when serving; unset means yes for SQLite, no for PostgreSQL."""
+
+    auth_issuer: str = "homeport"
+    auth_audience: str = "homeport-game"
+    auth_access_ttl: int = Field(900, ge=30, le=86_400)
+    auth_refresh_ttl: int = Field(30 * 86_400, ge=300, le=365 * 86_400)
+    auth_cache_ttl: float = Field(2.0, ge=0, le=60)
+    """How stale `/v1/validate` may be about a revocation made by another process (seconds)."""
+    auth_login_max_failures: int = Field(5, ge=1)
+    auth_login_failure_window: int = Field(300, ge=1)
+    auth_address_max_attempts: int = Field(30, ge=1)
+    auth_address_window: int = Field(60, ge=1)
+    password_min_length: int = Field(8, ge=8, le=128)
+    password_max_length: int = Field(128, ge=8, le=1024)
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65_536, ge=1_024, le=4_194_304)
+    argon2_parallelism: int = Field(4, ge=1, le=16)
+
+    http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Peers whose `X-Forwarded-For` is believed (addresses or CIDR networks)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = _config_file()
+        if config is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("db_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("db_url must be a PostgreSQL or SQLite URL")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if self.password_min_length > self.password_max_length:
+            raise ValueError("password_min_length exceeds password_max_length")
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib must be at least 8 times argon2_parallelism")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'homeport.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def auto_migrate(self) -> bool:
+        return self.is_sqlite if self.db_auto_migrate is None else self.db_auto_migrate
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

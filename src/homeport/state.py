@@ -1,0 +1,37 @@
+"""What one running app holds for its lifetime: settings, clock, database handles, capabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from homeport.clock import Clock
+from homeport.db.engine import create_engine, create_sessionmaker
+from homeport.identity.context import Identity, build_identity
+from homeport.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+    identity: Identity
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock) -> AppState:
+        engine = create_engine(settings)
+        return cls(
+            settings=settings,
+            clock=clock,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            read_sessions=create_sessionmaker(engine, read_only=True),
+            identity=build_identity(settings, clock),
+        )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
