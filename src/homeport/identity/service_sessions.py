@@ -153,7 +153,7 @@ async def authenticate_player(
     pair = result.one_or_none()
     if pair is None:
         raise SessionRevoked()
-    row, account = pair.tuple()
+    row, account = pair
     if account.id != claims.player_id:
         raise SessionRevoked()
     if row.revoked_at is not None or row.expires_at <= ident.clock.now():

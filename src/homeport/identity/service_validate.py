@@ -57,7 +57,7 @@ async def _load_session(
         pair = result.one_or_none()
     if pair is None:
         return CachedSession(player_id, SessionRevoked, {})
-    row, account = pair.tuple()
+    row, account = pair
     refusal: type[Exception] | None = None
     if account.id != player_id or row.revoked_at is not None:
         refusal = SessionRevoked

@@ -1,0 +1,51 @@
+"""Small, explicit ways to make the things tests need."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import httpx
+
+from homeport.db.session import unit_of_work
+from homeport.identity import service_keys
+from homeport.identity.server_keys import SCOPES, KeyKind
+from homeport.state import AppState
+
+_counter = itertools.count(1)
+PASSWORD = "correct horse battery"
+
+
+async def make_key(
+    state: AppState, *, scopes: set[str] | None = None, kind: KeyKind = KeyKind.SERVER, name: str = ""
+) -> str:
+    """A server key (scope `validate` unless told) or an admin key; returns the key itself."""
+    chosen = frozenset(SCOPES if kind is KeyKind.ADMIN else (scopes or {"validate"}))
+    async with unit_of_work(state.sessions) as session:
+        created = await service_keys.create_key(
+            session, state.clock, name=name or f"key-{next(_counter)}", kind=kind, scopes=chosen
+        )
+    return created.key
+
+
+async def register(
+    client: httpx.AsyncClient, *, email: str = "", password: str = PASSWORD, name: str = "Ann"
+) -> dict[str, Any]:
+    """Register a player over HTTP; returns the token pair body."""
+    email = email or f"player{next(_counter)}@example.com"
+    response = await client.post(
+        "/v1/auth/register", json={"email": email, "password": password, "display_name": name}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def problem_type(response: httpx.Response) -> str:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    slug: str = response.json()["type"].removeprefix("urn:homeport:problem:")
+    return slug
