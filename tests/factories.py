@@ -17,7 +17,11 @@ PASSWORD = "correct horse battery"
 
 
 async def make_key(
-    state: AppState, *, scopes: set[str] | None = None, kind: KeyKind = KeyKind.SERVER, name: str = ""
+    state: AppState,
+    *,
+    scopes: set[str] | None = None,
+    kind: KeyKind = KeyKind.SERVER,
+    name: str = "",
 ) -> str:
     """A server key (scope `validate` unless told) or an admin key; returns the key itself."""
     chosen = frozenset(SCOPES if kind is KeyKind.ADMIN else (scopes or {"validate"}))

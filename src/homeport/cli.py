@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -86,6 +87,10 @@ def serve(
     port = port or settings.port
     workers = workers or settings.workers
     typer.echo(f"Homeport {__version__} on http://{host}:{port} (database: {_safe_url(settings)})")
+    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to whatever
+    # handler was there before it; a no-op one here turns a graceful stop into exit status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(
         "homeport.app:create_app_from_environment",
         factory=True,

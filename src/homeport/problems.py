@@ -62,6 +62,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     error: HomeportError
+    if isinstance(exc.__cause__, HomeportError):
+        # FastAPI wraps errors raised while it reads the body (e.g. the body-size limit).
+        return problem_response(exc.__cause__, request.url.path)
     if exc.status_code == 404:
         error = NotFound(f"No route for {request.url.path}")
     elif exc.status_code == 405:

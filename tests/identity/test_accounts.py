@@ -28,7 +28,8 @@ async def test_register_returns_tokens_and_stores_an_argon2id_hash(
     assert pair["refresh_token"].startswith("hp_rt_")
     async with unit_of_work(state.sessions) as session:
         account = await session.get(Account, uuid.UUID(pair["player"]["id"]))
-    assert account is not None and account.password_hash is not None
+    assert account is not None
+    assert account.password_hash is not None
     assert account.password_hash.startswith("$argon2id$")
     assert PASSWORD not in account.password_hash
 
@@ -107,7 +108,9 @@ async def test_failed_logins_per_account_are_rate_limited(
     retry_after = int(blocked.headers["Retry-After"])
     assert 0 < retry_after <= state.settings.auth_login_failure_window
     clock.advance(retry_after)
-    ok = await client.post("/v1/auth/login", json={"email": "eve@example.com", "password": PASSWORD})
+    ok = await client.post(
+        "/v1/auth/login", json={"email": "eve@example.com", "password": PASSWORD}
+    )
     assert ok.status_code == 200
 
 
@@ -160,7 +163,9 @@ async def test_device_login_creates_an_anonymous_account_once(client: httpx.Asyn
     assert second.json()["session_id"] != first.json()["session_id"]
 
 
-@pytest.mark.parametrize("device_id", ["short", "x" * 129, "has spaces in it 123", "ünïcödé-device-id"])
+@pytest.mark.parametrize(
+    "device_id", ["short", "x" * 129, "has spaces in it 123", "ünïcödé-device-id"]
+)
 async def test_device_ids_are_checked(client: httpx.AsyncClient, device_id: str) -> None:
     response = await client.post("/v1/auth/device", json={"device_id": device_id})
     assert response.status_code == 422
@@ -180,7 +185,9 @@ async def test_link_email_turns_a_device_account_into_a_full_one(
     assert link.status_code == 200
     assert link.json()["email"] == "fay@example.com"
     assert link.json()["is_anonymous"] is False
-    login = await client.post("/v1/auth/login", json={"email": "fay@example.com", "password": PASSWORD})
+    login = await client.post(
+        "/v1/auth/login", json={"email": "fay@example.com", "password": PASSWORD}
+    )
     assert login.json()["player"]["id"] == first.json()["player"]["id"]
     again = await client.post(
         "/v1/auth/link/email",

@@ -86,7 +86,9 @@ async def test_key_with_tampered_secret_is_401(client: httpx.AsyncClient, state:
     assert problem_type(response) == "server-key-invalid"
 
 
-async def test_key_without_validate_scope_is_403(client: httpx.AsyncClient, state: AppState) -> None:
+async def test_key_without_validate_scope_is_403(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
     key = await make_key(state, scopes={"registry"})
     pair = await register(client)
     response = await _validate(client, key, pair["access_token"])
@@ -208,7 +210,8 @@ async def test_banned_player_is_refused_and_unban_restores_nothing_revoked(
     assert problem_type(response) in ("session-revoked", "player-banned")
 
     login = await client.post(
-        "/v1/auth/login", json={"email": pair["player"]["email"], "password": "correct horse battery"}
+        "/v1/auth/login",
+        json={"email": pair["player"]["email"], "password": "correct horse battery"},
     )
     assert problem_type(login) == "player-banned"
 
@@ -216,7 +219,8 @@ async def test_banned_player_is_refused_and_unban_restores_nothing_revoked(
     assert unban.json()["banned"] is False
     assert (await _validate(client, key, pair["access_token"])).status_code == 401
     again = await client.post(
-        "/v1/auth/login", json={"email": pair["player"]["email"], "password": "correct horse battery"}
+        "/v1/auth/login",
+        json={"email": pair["player"]["email"], "password": "correct horse battery"},
     )
     assert again.status_code == 200
     assert (await _validate(client, key, again.json()["access_token"])).status_code == 200
