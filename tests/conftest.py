@@ -132,8 +132,3 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://homeport.test") as c:
         yield c
-
-
-@pytest.fixture
-def anyio_backend() -> Iterator[str]:
-    return "asyncio"
