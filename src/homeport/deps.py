@@ -16,7 +16,8 @@ from homeport.netaddr import client_address
 from homeport.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies are async: FastAPI runs plain `def` ones in a thread pool, a cost on every request.
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.homeport
     return state
 
@@ -43,7 +44,7 @@ def bearer(request: Request) -> str | None:
     return value.strip()
 
 
-def get_client_address(request: Request, state: StateDep) -> str:
+async def get_client_address(request: Request, state: StateDep) -> str:
     peer = request.client.host if request.client else None
     return client_address(peer, request.headers.get("x-forwarded-for"), state.settings)
 
@@ -65,7 +66,8 @@ def server_key(scope: str) -> Callable[[Request, AppState], Awaitable[Caller]]:
     """A dependency that admits a server key carrying `scope` (or an admin key)."""
 
     async def dependency(request: Request, state: StateDep) -> Caller:
-        caller = await authenticate_key(state.read_sessions, state.identity.caches, bearer(request))
+        await state.identity.events.poll_if_due(state.read_sessions, state.sessions)
+        caller = await authenticate_key(state.identity, state.read_sessions, bearer(request))
         require_scope(caller, scope)
         return caller
 
@@ -73,7 +75,8 @@ def server_key(scope: str) -> Callable[[Request, AppState], Awaitable[Caller]]:
 
 
 async def get_admin(request: Request, state: StateDep) -> Caller:
-    caller = await authenticate_key(state.read_sessions, state.identity.caches, bearer(request))
+    await state.identity.events.poll_if_due(state.read_sessions, state.sessions)
+    caller = await authenticate_key(state.identity, state.read_sessions, bearer(request))
     require_admin(caller)
     return caller
 

@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     auth_access_ttl: int = Field(900, ge=30, le=86_400)
     auth_refresh_ttl: int = Field(30 * 86_400, ge=300, le=365 * 86_400)
     auth_cache_ttl: float = Field(2.0, ge=0, le=60)
-    """How stale `/v1/validate` may be about a revocation made by another process (seconds)."""
+    """How stale `/v1/validate` may be about a revocation made by another process (seconds);
+    0 turns the validate caches off."""
+    auth_cache_max_age: float = Field(60.0, ge=1, le=3600)
+    """How long a cached session or key is kept at most, for changes made outside Homeport."""
     auth_login_max_failures: int = Field(5, ge=1)
     auth_login_failure_window: int = Field(300, ge=1)
     auth_address_max_attempts: int = Field(30, ge=1)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
 import jwt
 import pytest
 
+from homeport.app import create_app
 from homeport.clock import FakeClock
 from homeport.db.engine import create_sessionmaker
 from homeport.db.session import unit_of_work
 from homeport.identity import service_keys
+from homeport.identity.context import build_identity
+from homeport.identity.models import Account
 from homeport.identity.server_keys import KeyKind
+from homeport.identity.service_accounts import set_banned
+from homeport.settings import Settings
 from homeport.state import AppState
 from tests.factories import bearer, make_key, problem_type, register
 
@@ -226,23 +232,61 @@ async def test_banned_player_is_refused_and_unban_restores_nothing_revoked(
     assert (await _validate(client, key, again.json()["access_token"])).status_code == 200
 
 
-async def test_ban_seen_by_validate_of_a_session_made_after_cache(
+async def test_ban_by_another_process_reaches_validate_within_cache_ttl(
     client: httpx.AsyncClient, state: AppState, clock: FakeClock
 ) -> None:
-    """A ban set by another process reaches validate within the cache TTL as `player-banned`."""
+    """Another replica bans: its auth event reaches this process's cache within the TTL."""
     key = await make_key(state)
     pair = await register(client)
     assert (await _validate(client, key, pair["access_token"])).status_code == 200
-    other_process = create_sessionmaker(state.engine)
-    async with unit_of_work(other_process) as session:
-        from homeport.identity.models import Account
+    other = build_identity(state.settings, clock)
+    async with unit_of_work(create_sessionmaker(state.engine)) as session:
+        await set_banned(session, other, account_id=uuid.UUID(pair["player"]["id"]), banned=True)
+    assert (await _validate(client, key, pair["access_token"])).status_code == 200  # cached
+    clock.advance(state.settings.auth_cache_ttl)
+    response = await _validate(client, key, pair["access_token"])
+    assert problem_type(response) in ("session-revoked", "player-banned")
 
+
+async def test_change_made_behind_homeports_back_is_seen_within_max_age(
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+) -> None:
+    """A ban written straight into the database (no auth event) still takes effect, later."""
+    key = await make_key(state)
+    pair = await register(client)
+    assert (await _validate(client, key, pair["access_token"])).status_code == 200
+    async with unit_of_work(create_sessionmaker(state.engine)) as session:
         account = await session.get(Account, uuid.UUID(pair["player"]["id"]))
         assert account is not None
         account.banned = True
-    clock.advance(state.settings.auth_cache_ttl + 0.01)
-    response = await _validate(client, key, pair["access_token"])
-    assert problem_type(response) == "player-banned"
+    clock.advance(state.settings.auth_cache_ttl)
+    assert (await _validate(client, key, pair["access_token"])).status_code == 200
+    clock.advance(state.settings.auth_cache_max_age)
+    assert problem_type(await _validate(client, key, pair["access_token"])) == "player-banned"
+
+
+async def test_validate_without_caches_sees_every_change_at_once(
+    make_settings: Callable[..., Settings], clock: FakeClock
+) -> None:
+    settings = make_settings(auth_cache_ttl=0)
+    app = create_app(settings, clock=clock)
+    state: AppState = app.state.homeport
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        key = await make_key(state, name="dedi")
+        pair = await register(client)
+        assert (await _validate(client, key, pair["access_token"])).status_code == 200
+        async with unit_of_work(create_sessionmaker(state.engine)) as session:
+            account = await session.get(Account, uuid.UUID(pair["player"]["id"]))
+            assert account is not None
+            account.banned = True
+        assert problem_type(await _validate(client, key, pair["access_token"])) == "player-banned"
+        async with unit_of_work(create_sessionmaker(state.engine)) as session:
+            await service_keys.revoke_key(session, clock, None, name="dedi")
+        assert problem_type(await _validate(client, key, pair["access_token"])) == (
+            "server-key-invalid"
+        )
+    await state.close()
 
 
 @pytest.mark.parametrize("path", ["/v1/admin/players/{id}", "/v1/admin/players/{id}/unban"])

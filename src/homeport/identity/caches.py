@@ -1,8 +1,9 @@
-"""Short-lived caches for the validate hot path.
+"""Caches for the validate hot path: server keys' rows and sessions' state.
 
-A server key's row and a session's state (revoked? player banned? profile) are cached for
-`auth_cache_ttl` seconds. A revocation, ban or key revoke made in this process clears its entry at
-once; one made by another process (the CLI, another replica) is seen within the TTL at most.
+A revocation, ban or key revoke made in this process clears its entry at once; one made by another
+process (the CLI, another replica) reaches this one through `identity.auth_events` within
+`auth_cache_ttl` seconds. Entries live at most `auth_cache_max_age` seconds, which bounds how long
+a change made behind Homeport's back (by hand in the database) can go unseen.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ class CachedSession:
 
 
 class AuthCaches:
-    def __init__(self, clock: Clock, ttl: float) -> None:
-        self.keys: TTLCache[str, CachedKey | None] = TTLCache(clock, ttl)
-        self.sessions: TTLCache[uuid.UUID, CachedSession] = TTLCache(clock, ttl)
+    def __init__(self, clock: Clock, max_age: float) -> None:
+        self.keys: TTLCache[str, CachedKey] = TTLCache(clock, max_age)
+        self.sessions: TTLCache[uuid.UUID, CachedSession] = TTLCache(clock, max_age)
 
     def forget_session(self, session_id: uuid.UUID) -> None:
         self.sessions.pop(session_id)
@@ -82,5 +83,5 @@ class AuthCaches:
     def forget_account(self, account_id: uuid.UUID) -> None:
         self.sessions.drop_where(lambda s: s.account_id == account_id)
 
-    def forget_keys(self) -> None:
-        self.keys.clear()
+    def forget_key(self, lookup: str) -> None:
+        self.keys.pop(lookup)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from homeport.clock import Clock
+from homeport.identity.auth_events import AuthEventFeed
 from homeport.identity.caches import AuthCaches
 from homeport.identity.passwords import PasswordHasher
 from homeport.identity.signing import KeyRing, KeyStore
@@ -23,9 +24,13 @@ class Identity:
     login_by_address: SlidingWindow
     login_failures_by_account: SlidingWindow
     caches: AuthCaches = field(init=False)
+    events: AuthEventFeed = field(init=False)
 
     def __post_init__(self) -> None:
-        self.caches = AuthCaches(self.clock, ttl=self.settings.auth_cache_ttl)
+        enabled = self.settings.auth_cache_ttl > 0
+        max_age = self.settings.auth_cache_max_age if enabled else 0.0
+        self.caches = AuthCaches(self.clock, max_age=max_age)
+        self.events = AuthEventFeed(self.clock, self.caches, self.settings.auth_cache_ttl)
 
 
 def build_identity(settings: Settings, clock: Clock) -> Identity:

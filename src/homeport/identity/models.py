@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from homeport.db.base import Base, UUIDPrimaryKey
@@ -82,3 +82,20 @@ class ServerKey(UUIDPrimaryKey, Base):
     """Space-separated scope names."""
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class AuthEvent(Base):
+    """A change every process must drop from its auth caches: a revoked session, a ban, a key.
+
+    Processes poll this table (see `identity.auth_events`), so a revocation made by the CLI or
+    another replica reaches their `/v1/validate` caches within `auth_cache_ttl` seconds.
+    """
+
+    __tablename__ = "auth_events"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from starlette import status
 
 from homeport.deps import (
@@ -16,7 +15,6 @@ from homeport.deps import (
     SessionDep,
     StateDep,
     bearer,
-    server_key,
 )
 from homeport.errors import RateLimited
 from homeport.identity import errors as e
@@ -33,11 +31,7 @@ from homeport.identity.schemas import (
     RefreshRequest,
     RegisterRequest,
     TokenPair,
-    ValidateRequest,
-    ValidateResponse,
 )
-from homeport.identity.service_keys import Caller
-from homeport.identity.service_validate import validate_player_token
 from homeport.openapi import problems
 
 router = APIRouter(tags=["identity"])
@@ -152,31 +146,6 @@ async def logout(
 @router.get("/v1/me", response_model=PlayerOut, responses=problems(*TOKEN_ERRORS))
 async def me(player: PlayerDep) -> PlayerOut:
     return PlayerOut.of(player.account)
-
-
-@router.post(
-    "/v1/validate",
-    response_model=ValidateResponse,
-    responses=problems(
-        e.ServerKeyInvalid,
-        e.MissingScope,
-        e.TokenInvalid,
-        e.TokenWrongAudience,
-        e.TokenExpired,
-        e.SessionRevoked,
-        e.PlayerBanned,
-    ),
-)
-async def validate(
-    body: ValidateRequest,
-    state: StateDep,
-    _caller: Annotated[Caller, Depends(server_key("validate"))],
-) -> Response:
-    """A dedicated server checks a player's access token and learns who the player is."""
-    result = await validate_player_token(
-        state.read_sessions, state.identity, player_token=body.player_token
-    )
-    return Response(orjson.dumps(result.body()), media_type="application/json")
 
 
 @router.get("/.well-known/jwks.json", tags=["identity"])

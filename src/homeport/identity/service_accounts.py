@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.errors import Conflict
+from homeport.identity.auth_events import EventKind, record
 from homeport.identity.context import Identity
 from homeport.identity.errors import (
     AlreadyLinked,
@@ -189,5 +190,6 @@ async def set_banned(
     account.updated_at = ident.clock.now()
     if banned:
         await revoke_all_sessions(session, ident, account_id, reason="banned")
+    record(session, ident.clock, EventKind.ACCOUNT, str(account_id))
     ident.caches.forget_account(account_id)
     return account

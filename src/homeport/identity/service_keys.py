@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
 from homeport.identity import server_keys
+from homeport.identity.auth_events import EventKind, record
 from homeport.identity.caches import AuthCaches, CachedKey
+from homeport.identity.context import Identity
 from homeport.identity.errors import (
     AdminKeyRequired,
     KeyNameTaken,
@@ -64,8 +66,9 @@ async def revoke_key(
         raise KeyNotFound()
     if row.revoked_at is None:
         row.revoked_at = clock.now()
+        record(session, clock, EventKind.KEY, row.lookup)
     if caches is not None:
-        caches.forget_keys()
+        caches.forget_key(row.lookup)
     return row
 
 
@@ -99,15 +102,17 @@ async def _load(factory: async_sessionmaker[AsyncSession], lookup: str) -> Cache
 
 
 async def authenticate_key(
-    factory: async_sessionmaker[AsyncSession], caches: AuthCaches, key: str | None
+    ident: Identity, read: async_sessionmaker[AsyncSession], key: str | None
 ) -> Caller:
+    """The caller behind an API key. `read` is a read-only session factory (no write lock)."""
     parsed = server_keys.parse(key) if key else None
     if parsed is None or key is None:
         raise ServerKeyInvalid()
     kind, lookup = parsed
+    caches = ident.caches
     cached = caches.keys.get(lookup)
     if cached is None:
-        cached = await _load(factory, lookup)
+        cached = await _load(read, lookup)
         if cached is not None:
             caches.keys.put(lookup, cached)
     if (

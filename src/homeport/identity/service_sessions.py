@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from homeport.identity.auth_events import EventKind, record
 from homeport.identity.context import Identity
 from homeport.identity.errors import (
     PlayerBanned,
@@ -111,6 +112,7 @@ async def revoke_session(
         .where(Session.id == session_id, Session.revoked_at.is_(None))
         .values(revoked_at=ident.clock.now(), revoked_reason=reason)
     )
+    record(session, ident.clock, EventKind.SESSION, str(session_id))
     ident.caches.forget_session(session_id)
 
 
@@ -122,6 +124,7 @@ async def revoke_all_sessions(
         .where(Session.account_id == account_id, Session.revoked_at.is_(None))
         .values(revoked_at=ident.clock.now(), revoked_reason=reason)
     )
+    record(session, ident.clock, EventKind.ACCOUNT, str(account_id))
     ident.caches.forget_account(account_id)
 
 
