@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
-import uvicorn
+from granian import Granian
+from granian.constants import Interfaces, Loops
+from granian.log import LogLevels
 
 from homeport import __version__
 from homeport.clock import SystemClock
@@ -33,6 +34,7 @@ keys_app = typer.Typer(help="Server API keys, admin keys and token signing keys.
 app.add_typer(keys_app, name="keys")
 
 T = TypeVar("T")
+SHUTDOWN_GRACE_SECONDS = 30
 
 
 def _settings() -> Settings:
@@ -87,23 +89,18 @@ def serve(
     port = port or settings.port
     workers = workers or settings.workers
     typer.echo(f"Homeport {__version__} on http://{host}:{port} (database: {_safe_url(settings)})")
-    # uvicorn drains in-flight requests on SIGTERM/SIGINT, then re-raises the signal to whatever
-    # handler was there before it; a no-op one here turns a graceful stop into exit status 0.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
-    uvicorn.run(
+    Granian(
         "homeport.app:create_app_from_environment",
         factory=True,
-        host=host,
+        address=host,
         port=port,
+        interface=Interfaces.ASGI,
         workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-        env_file=None,
-    )
+        loop=Loops.uvloop,
+        log_level=LogLevels(settings.log_level),
+        log_access=False,
+        workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
+    ).serve()
 
 
 def _safe_url(settings: Settings) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
 from enum import StrEnum
@@ -15,6 +16,7 @@ from enum import StrEnum
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 40
 LOOKUP_LENGTH = 12
+_SECRET = re.compile(f"[A-Za-z0-9]{{{SECRET_LENGTH}}}")
 
 
 class KeyKind(StrEnum):
@@ -45,7 +47,7 @@ def parse(key: str) -> tuple[KeyKind, str] | None:
     for kind, prefix in PREFIXES.items():
         if key.startswith(prefix):
             secret = key[len(prefix) :]
-            if len(secret) == SECRET_LENGTH and all(c in SECRET_ALPHABET for c in secret):
+            if _SECRET.fullmatch(secret):
                 return kind, secret[:LOOKUP_LENGTH]
     return None
 

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from homeport.errors import HomeportError, MethodNotAllowed, UnprocessableContent
 from homeport.identity import errors as e
@@ -115,20 +115,6 @@ class ValidateEndpoint:
         token = parse_body(await _read_body(receive))
         result = await validate_player_token(state.read_sessions, ident, player_token=token)
         return orjson.dumps(result.body())
-
-
-class ValidateRoute:
-    """Sends `/v1/validate` to its endpoint and everything else on to the app."""
-
-    def __init__(self, app: ASGIApp, *, endpoint: ASGIApp) -> None:
-        self.app = app
-        self.endpoint = endpoint
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == PATH:
-            await self.endpoint(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
 
 
 def openapi_path() -> dict[str, Any]:
