@@ -9,7 +9,7 @@ the benchmark starts a fresh `homeport serve` in a temporary data directory, cre
 key with the `validate` scope, signs up 1,000 device players, then drives `/v1/validate` with
 `wrk` (2 threads, `--latency`) cycling through the players' access tokens. Requests carry
 `Authorization: Bearer <server key>` and no Content-Type header, as the Godot game server sends
-them. A 2-second warm-up run comes first and is not reported.
+them. A 5-second warm-up run fills every worker's caches first and is not reported.
 
 Run from the repository root (needs `wrk`: `apt-get install wrk`):
 
@@ -50,7 +50,7 @@ WRK = "wrk"
 TARGET_RPS = 7_500.0
 TARGET_P99_MS = 20.0
 WRK_THREADS = 2
-WARMUP_SECONDS = 2
+WARMUP_SECONDS = 5
 SIGNUP_CONCURRENCY = 32
 HEALTH_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
