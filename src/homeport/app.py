@@ -69,9 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(identity_router)
     max_body = settings.http_max_body_bytes
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=max_body)
-    app.bare_routes[validate_endpoint.PATH] = JsonBodyMiddleware(
-        ValidateEndpoint(state), max_body_bytes=max_body
-    )
+    app.bare_routes[validate_endpoint.PATH] = ValidateEndpoint(state)
     _document_bare_endpoints(app)
     return app
 

@@ -6,13 +6,17 @@
 * A body declared as anything but JSON gets 415.
 * A body larger than `http_max_body_bytes` gets 413, before it is read in full when it declares
   its length, and as soon as the limit is crossed when it is streamed.
+
+Bare endpoints (`app.HomeportApp.bare_routes`) call `check_body_headers` and `read_body` directly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from homeport.errors import PayloadTooLarge, UnsupportedMediaType
+from homeport.errors import HomeportError, PayloadTooLarge, UnsupportedMediaType
 from homeport.problems import problem_response
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -22,6 +26,52 @@ JSON_PATH_PREFIX = "/v1/"
 def _is_json(content_type: bytes) -> bool:
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or media.endswith(b"+json")
+
+
+def too_large(max_body_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The body is larger than {max_body_bytes} bytes", max_bytes=max_body_bytes
+    )
+
+
+def check_body_headers(headers: Iterable[tuple[bytes, bytes]], max_body_bytes: int) -> bool:
+    """Apply the body rules to a request's headers; True when a body came without a type."""
+    content_type: bytes | None = None
+    length: int | None = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = None
+    if length is not None and length > max_body_bytes:
+        raise too_large(max_body_bytes)
+    if content_type is None:
+        return length != 0
+    if not _is_json(content_type):
+        shown = content_type.decode("latin-1")[:80]
+        raise UnsupportedMediaType(f"Send JSON (application/json), not {shown}")
+    return False
+
+
+async def read_body(receive: Receive, max_body_bytes: int) -> bytes:
+    """The whole request body, refused as soon as it passes the limit."""
+    chunks: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > max_body_bytes:
+            raise too_large(max_body_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 class JsonBodyMiddleware:
@@ -37,39 +87,15 @@ class JsonBodyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
-        content_type: bytes | None = None
-        length: int | None = None
-        for name, value in headers:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-length":
-                try:
-                    length = int(value)
-                except ValueError:
-                    length = None
-        if length is not None and length > self.max_body_bytes:
-            await self._refuse(scope, send, self._too_large())
+        try:
+            untyped = check_body_headers(scope["headers"], self.max_body_bytes)
+        except HomeportError as error:
+            await problem_response(error, scope["path"])(scope, _no_body, send)
             return
-        if content_type is None:
-            if length != 0:
-                headers.append((b"content-type", b"application/json"))
-                scope = {**scope, "headers": headers}
-        elif not _is_json(content_type):
-            await self._refuse(
-                scope,
-                send,
-                UnsupportedMediaType(
-                    f"Send JSON (application/json), not {content_type.decode('latin-1')[:80]}"
-                ),
-            )
-            return
+        if untyped:
+            headers = [*scope["headers"], (b"content-type", b"application/json")]
+            scope = {**scope, "headers": headers}
         await self.app(scope, self._limited(receive), send)
-
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"The body is larger than {self.max_body_bytes} bytes", max_bytes=self.max_body_bytes
-        )
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0
@@ -80,17 +106,10 @@ class JsonBodyMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    raise self._too_large()
+                    raise too_large(self.max_body_bytes)
             return message
 
         return limited_receive
-
-    @staticmethod
-    async def _refuse(
-        scope: Scope, send: Send, error: PayloadTooLarge | UnsupportedMediaType
-    ) -> None:
-        response = problem_response(error, scope["path"])
-        await response(scope, _no_body, send)
 
 
 async def _no_body() -> Message:

@@ -8,7 +8,6 @@ state for at most `auth_cache_ttl` seconds (see `identity.caches`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from homeport.identity.caches import CachedSession
 from homeport.identity.context import Identity
 from homeport.identity.errors import PlayerBanned, SessionRevoked
 from homeport.identity.models import Account, Session
+from homeport.identity.tokens import AccessClaims
 from homeport.timefmt import rfc3339
 
 
@@ -34,13 +34,12 @@ def player_profile(account: Account) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class Validated:
     player: dict[str, Any]
-    session_id: str
-    expires_at: datetime
+    claims: AccessClaims
 
     def body(self) -> dict[str, Any]:
         return {
             "player": self.player,
-            "session": {"id": self.session_id, "expires_at": rfc3339(self.expires_at)},
+            "session": {"id": self.claims.session_text, "expires_at": self.claims.expires_text},
             "data": {},
         }
 
@@ -78,4 +77,4 @@ async def validate_player_token(
         ident.caches.sessions.put(claims.session_id, state)
     if state.refusal is not None:
         raise state.refusal()
-    return Validated(state.player, str(claims.session_id), claims.expires_at)
+    return Validated(state.player, claims)

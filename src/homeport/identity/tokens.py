@@ -8,7 +8,7 @@ token string until the token expires; that keeps Ed25519 off the hot path of `/v
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import jwt
@@ -17,6 +17,7 @@ from homeport.clock import Clock
 from homeport.identity.errors import TokenExpired, TokenInvalid, TokenWrongAudience
 from homeport.identity.signing import KeyRing
 from homeport.settings import Settings
+from homeport.timefmt import rfc3339
 
 MAX_TOKEN_LENGTH = 4096
 CLOCK_SKEW = timedelta(seconds=60)
@@ -29,6 +30,13 @@ class AccessClaims:
     session_id: uuid.UUID
     issued_at: datetime
     expires_at: datetime
+    # Rendered once per token rather than once per validation.
+    session_text: str = field(init=False)
+    expires_text: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "session_text", str(self.session_id))
+        object.__setattr__(self, "expires_text", rfc3339(self.expires_at))
 
 
 class TokenIssuer:

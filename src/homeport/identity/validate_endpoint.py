@@ -19,6 +19,7 @@ from homeport.identity import errors as e
 from homeport.identity.schemas import ValidateRequest, ValidateResponse
 from homeport.identity.service_keys import authenticate_key, require_scope
 from homeport.identity.service_validate import validate_player_token
+from homeport.middleware import check_body_headers, read_body
 from homeport.openapi import problems
 from homeport.problems import problem_response
 from homeport.state import AppState
@@ -58,10 +59,10 @@ def parse_body(body: bytes) -> str:
     return token
 
 
-def _authorization(scope: Scope) -> str | None:
-    name: bytes
-    value: bytes
-    for name, value in scope["headers"]:
+def _authorization(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> str | None:
+    """The Bearer credentials, after the body rules every JSON endpoint applies."""
+    check_body_headers(headers, max_body_bytes)
+    for name, value in headers:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and credentials.strip():
@@ -70,21 +71,10 @@ def _authorization(scope: Scope) -> str | None:
     return None
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
 class ValidateEndpoint:
     def __init__(self, state: AppState) -> None:
         self.state = state
+        self.max_body_bytes = state.settings.http_max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
@@ -110,9 +100,10 @@ class ValidateEndpoint:
         state = self.state
         ident = state.identity
         await ident.events.poll_if_due(state.read_sessions, state.sessions)
-        caller = await authenticate_key(ident, state.read_sessions, _authorization(scope))
+        key = _authorization(scope["headers"], self.max_body_bytes)
+        caller = await authenticate_key(ident, state.read_sessions, key)
         require_scope(caller, "validate")
-        token = parse_body(await _read_body(receive))
+        token = parse_body(await read_body(receive, self.max_body_bytes))
         result = await validate_player_token(state.read_sessions, ident, player_token=token)
         return orjson.dumps(result.body())
 
