@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 import jwt
 import pytest
+from sqlalchemy import event
 
 from homeport.app import create_app
 from homeport.clock import FakeClock
@@ -313,3 +314,30 @@ async def test_token_issued_in_the_future_is_invalid(
     signing = state.identity.ring.signing_key
     token = jwt.encode(claims, signing.private_key, algorithm="EdDSA", headers={"kid": signing.kid})
     assert problem_type(await _validate(client, key, token)) == "token-invalid"
+
+
+async def test_unknown_keys_are_remembered_briefly(
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+) -> None:
+    """Made-up keys cost one database look-up per lookup id, not one per request."""
+    pair = await register(client)
+    made_up = "hp_sk_" + "Z" * 40
+    queries = 0
+
+    def count(*_: object) -> None:
+        nonlocal queries
+        queries += 1
+
+    event.listen(state.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        await _validate(client, made_up, pair["access_token"])
+        first = queries
+        for _ in range(5):
+            response = await _validate(client, made_up, pair["access_token"])
+            assert problem_type(response) == "server-key-invalid"
+        assert queries == first
+        clock.advance(10)
+        await _validate(client, made_up, pair["access_token"])
+        assert queries > first
+    finally:
+        event.remove(state.engine.sync_engine, "before_cursor_execute", count)

@@ -17,6 +17,7 @@ from homeport.clock import Clock
 K = TypeVar("K")
 V = TypeVar("V")
 MAX_ENTRIES = 100_000
+UNKNOWN_KEY_SECONDS = 5.0
 
 
 class TTLCache(Generic[K, V]):
@@ -75,6 +76,8 @@ class CachedSession:
 class AuthCaches:
     def __init__(self, clock: Clock, max_age: float) -> None:
         self.keys: TTLCache[str, CachedKey] = TTLCache(clock, max_age)
+        # Lookup ids that matched no key: a flood of made-up keys costs one query per id a while.
+        self.unknown_keys: TTLCache[str, bool] = TTLCache(clock, min(max_age, UNKNOWN_KEY_SECONDS))
         self.sessions: TTLCache[uuid.UUID, CachedSession] = TTLCache(clock, max_age)
 
     def forget_session(self, session_id: uuid.UUID) -> None:

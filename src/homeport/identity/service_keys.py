@@ -111,9 +111,11 @@ async def authenticate_key(
     kind, lookup = parsed
     caches = ident.caches
     cached = caches.keys.get(lookup)
-    if cached is None:
+    if cached is None and caches.unknown_keys.get(lookup) is None:
         cached = await _load(read, lookup)
-        if cached is not None:
+        if cached is None:
+            caches.unknown_keys.put(lookup, True)
+        else:
             caches.keys.put(lookup, cached)
     if (
         cached is None
