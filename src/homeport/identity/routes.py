@@ -47,6 +47,7 @@ TOKEN_ERRORS = (e.TokenMissing, e.TokenInvalid, e.TokenExpired, e.SessionRevoked
 async def register(
     body: RegisterRequest, state: StateDep, session: SessionDep, address: ClientAddressDep
 ) -> TokenPair:
+    """Create an account with email and password, and log it in."""
     issued = await accounts.register(
         session,
         state.identity,
@@ -66,6 +67,7 @@ async def register(
 async def login(
     body: LoginRequest, state: StateDep, session: SessionDep, address: ClientAddressDep
 ) -> TokenPair:
+    """Log in with email and password: an access token and a refresh token."""
     issued = await accounts.login(
         session, state.identity, email=body.email, password=body.password, client_address=address
     )
@@ -82,6 +84,7 @@ async def device(
     address: ClientAddressDep,
     response: Response,
 ) -> TokenPair:
+    """Log in with a device id; the first time, an anonymous account is created (201)."""
     issued = await accounts.device_login(
         session,
         state.identity,
@@ -102,6 +105,7 @@ async def device(
 async def link_email(
     body: LinkEmailRequest, state: StateDep, session: SessionDep, player: PlayerDep
 ) -> PlayerOut:
+    """Give the caller's anonymous account an email and password."""
     account = await accounts.link_email(
         session,
         state.identity,
@@ -118,6 +122,7 @@ async def link_email(
     responses=problems(e.RefreshTokenInvalid, e.RefreshTokenReused, e.PlayerBanned),
 )
 async def refresh(body: RefreshRequest, state: StateDep, session: SessionDep) -> TokenPair:
+    """Trade a refresh token (once) for new tokens; replaying a spent one ends the session."""
     issued = await sessions.refresh(session, state.identity, refresh_token=body.refresh_token)
     return TokenPair.of(issued, state.clock.now())
 
@@ -145,11 +150,13 @@ async def logout(
 
 @router.get("/v1/me", response_model=PlayerOut, responses=problems(*TOKEN_ERRORS))
 async def me(player: PlayerDep) -> PlayerOut:
+    """The caller's own account."""
     return PlayerOut.of(player.account)
 
 
 @router.get("/.well-known/jwks.json", tags=["identity"])
 async def jwks(state: StateDep) -> Response:
+    """The public keys that verify access tokens, for servers that verify offline."""
     return Response(
         orjson.dumps(state.identity.ring.jwks()),
         media_type="application/json",
@@ -165,6 +172,7 @@ async def jwks(state: StateDep) -> Response:
 async def admin_get_player(
     player_id: uuid.UUID, session: SessionDep, _admin: AdminDep
 ) -> AdminPlayerOut:
+    """A player's account, ban state included."""
     return AdminPlayerOut.of(await accounts.get_account_or_raise(session, player_id))
 
 
@@ -199,5 +207,6 @@ async def ban(
 async def unban(
     player_id: uuid.UUID, state: StateDep, session: SessionDep, _admin: AdminDep
 ) -> AdminPlayerOut:
+    """Lift a ban. Sessions revoked by the ban stay revoked."""
     account = await accounts.set_banned(session, state.identity, account_id=player_id, banned=False)
     return AdminPlayerOut.of(account)
