@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _renderer() -> object:
     spec = importlib.util.spec_from_file_location("api_docs", ROOT / "scripts" / "api_docs.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

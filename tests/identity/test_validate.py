@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -23,6 +24,17 @@ from homeport.identity.service_accounts import set_banned
 from homeport.settings import Settings
 from homeport.state import AppState
 from tests.factories import bearer, make_key, problem_type, register
+
+Connected = tuple[str, dict[str, Any]]
+
+
+@pytest.fixture
+async def connected(client: httpx.AsyncClient, state: AppState) -> Connected:
+    """A server key and a player whose token validates right now."""
+    key = await make_key(state)
+    pair = await register(client)
+    assert (await _validate(client, key, pair["access_token"])).status_code == 200
+    return key, pair
 
 
 async def _validate(client: httpx.AsyncClient, key: str, token: str) -> httpx.Response:
@@ -171,11 +183,9 @@ async def test_wrong_audience_has_its_own_type(client: httpx.AsyncClient, state:
 
 
 async def test_expired_token_is_refused(
-    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock, connected: Connected
 ) -> None:
-    key = await make_key(state)
-    pair = await register(client)
-    assert (await _validate(client, key, pair["access_token"])).status_code == 200
+    key, pair = connected
     clock.advance(pair["expires_in"] - 1)
     assert (await _validate(client, key, pair["access_token"])).status_code == 200
     clock.advance(1)
@@ -185,11 +195,9 @@ async def test_expired_token_is_refused(
 
 
 async def test_logged_out_session_is_refused_at_once(
-    client: httpx.AsyncClient, state: AppState
+    client: httpx.AsyncClient, state: AppState, connected: Connected
 ) -> None:
-    key = await make_key(state)
-    pair = await register(client)
-    assert (await _validate(client, key, pair["access_token"])).status_code == 200
+    key, pair = connected
     logout = await client.post("/v1/auth/logout", headers=bearer(pair["access_token"]))
     assert logout.status_code == 204
     response = await _validate(client, key, pair["access_token"])
@@ -234,12 +242,10 @@ async def test_banned_player_is_refused_and_unban_restores_nothing_revoked(
 
 
 async def test_ban_by_another_process_reaches_validate_within_cache_ttl(
-    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock, connected: Connected
 ) -> None:
     """Another replica bans: its auth event reaches this process's cache within the TTL."""
-    key = await make_key(state)
-    pair = await register(client)
-    assert (await _validate(client, key, pair["access_token"])).status_code == 200
+    key, pair = connected
     other = build_identity(state.settings, clock)
     async with unit_of_work(create_sessionmaker(state.engine)) as session:
         await set_banned(session, other, account_id=uuid.UUID(pair["player"]["id"]), banned=True)
@@ -250,12 +256,10 @@ async def test_ban_by_another_process_reaches_validate_within_cache_ttl(
 
 
 async def test_change_made_behind_homeports_back_is_seen_within_max_age(
-    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock, connected: Connected
 ) -> None:
     """A ban written straight into the database (no auth event) still takes effect, later."""
-    key = await make_key(state)
-    pair = await register(client)
-    assert (await _validate(client, key, pair["access_token"])).status_code == 200
+    key, pair = connected
     async with unit_of_work(create_sessionmaker(state.engine)) as session:
         account = await session.get(Account, uuid.UUID(pair["player"]["id"]))
         assert account is not None
