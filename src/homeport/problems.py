@@ -12,14 +12,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from homeport.errors import (
+    BadRequest,
+    Forbidden,
     HomeportError,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
+    Unauthorized,
     UnprocessableContent,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger("homeport.errors")
 PROBLEM_JSON = "application/problem+json"
+_BY_STATUS: dict[int, type[HomeportError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: UnprocessableContent,
+}
 
 
 def problem_response(
@@ -70,8 +83,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 405:
         error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
     else:
-        error = HomeportError(str(exc.detail))
-        error.status = exc.status_code  # type: ignore[misc]
+        kind = _BY_STATUS.get(
+            exc.status_code, BadRequest if exc.status_code < 500 else HomeportError
+        )
+        error = kind(str(exc.detail))
     return problem_response(error, request.url.path, dict(exc.headers or {}))
 
 
