@@ -46,17 +46,21 @@ def bearer(request: Request) -> str | None:
 
 async def get_client_address(request: Request, state: StateDep) -> str:
     peer = request.client.host if request.client else None
-    return client_address(peer, request.headers.get("x-forwarded-for"), state.settings)
+    # Proxies may add their own header line instead of appending: read every line, in order.
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    return client_address(peer, forwarded, state.settings)
 
 
 ClientAddressDep = Annotated[str, Depends(get_client_address)]
 
 
-async def get_player(request: Request, state: StateDep, session: SessionDep) -> Authenticated:
+async def get_player(request: Request, state: StateDep) -> Authenticated:
+    """The player behind the Bearer access token, read without taking SQLite's write lock."""
     token = bearer(request)
     if token is None:
         raise TokenMissing()
-    return await authenticate_player(session, state.identity, access_token=token)
+    async with state.read_sessions() as session:
+        return await authenticate_player(session, state.identity, access_token=token)
 
 
 PlayerDep = Annotated[Authenticated, Depends(get_player)]

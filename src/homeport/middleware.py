@@ -40,7 +40,8 @@ def check_body_headers(headers: Iterable[tuple[bytes, bytes]], max_body_bytes: i
     length: int | None = None
     for name, value in headers:
         if name == b"content-type":
-            content_type = value
+            # The first one, as the framework reads it.
+            content_type = value if content_type is None else content_type
         elif name == b"content-length":
             try:
                 length = int(value)

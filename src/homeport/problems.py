@@ -53,7 +53,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # The offending input is not echoed back: it may be huge, or a password.
     return [
         {
-            "loc": [str(part) for part in err.get("loc", ())],
+            "loc": [str(part)[:64] for part in err.get("loc", ())],
             "msg": str(err.get("msg", "")),
             "type": str(err.get("type", "")),
         }

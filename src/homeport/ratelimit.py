@@ -1,7 +1,8 @@
 """Sliding-window rate limits kept in process memory.
 
-Each replica counts on its own, so with N replicas an attacker gets at most N times the limit;
-that keeps the login path free of database writes. Memory is bounded: idle keys are dropped.
+Each server process (every worker of every replica) counts on its own, so with P processes an
+attacker gets at most P times the limit; that keeps the login path free of database writes.
+Memory is bounded: idle keys are dropped.
 """
 
 from __future__ import annotations

@@ -27,7 +27,11 @@ DEFAULT_CONFIG_FILE = "homeport.toml"
 def _config_file() -> Path | None:
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
-        return Path(explicit)
+        path = Path(explicit)
+        if not path.is_file():
+            # Silently falling back to defaults would point the CLI at another database.
+            raise ValueError(f"{CONFIG_ENV} names {explicit}, which is not a file")
+        return path
     default = Path(DEFAULT_CONFIG_FILE)
     return default if default.is_file() else None
 

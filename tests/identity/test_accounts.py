@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -221,3 +222,36 @@ async def test_me_needs_a_valid_token(client: httpx.AsyncClient) -> None:
     assert missing.headers["WWW-Authenticate"] == "Bearer"
     bad = await client.get("/v1/me", headers=bearer("abc.def.ghi"))
     assert problem_type(bad) == "token-invalid"
+
+
+async def test_concurrent_wrong_passwords_cannot_slip_under_the_account_limit(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    await register(client, email="zed@example.com")
+    limit = state.settings.auth_login_max_failures
+    guesses = [
+        client.post("/v1/auth/login", json={"email": "zed@example.com", "password": f"guess {i}!"})
+        for i in range(limit * 3)
+    ]
+    statuses = sorted(r.status_code for r in await asyncio.gather(*guesses))
+    assert statuses.count(401) <= limit
+    assert statuses.count(429) >= limit * 2
+
+
+async def test_every_forwarded_for_line_is_read(
+    make_settings: Callable[..., Settings], clock: FakeClock
+) -> None:
+    """A proxy that adds its own header line must not let the client's forged line win."""
+    settings = make_settings(trusted_proxies=["10.0.0.0/8"], auth_address_max_attempts=2)
+    app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.5", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as proxy:
+        statuses = []
+        for i in range(4):
+            headers = [("X-Forwarded-For", f"203.0.113.{i}"), ("X-Forwarded-For", "198.51.100.7")]
+            r = await proxy.post(
+                "/v1/auth/device", headers=headers, json={"device_id": f"device-xff-{i:010d}"}
+            )
+            statuses.append(r.status_code)
+    assert statuses == [201, 201, 429, 429]
+    await app.state.homeport.close()

@@ -130,3 +130,11 @@ async def test_sessions_and_revocations_survive_a_restart(
         )
         assert problem_type(refused) == "session-revoked"
     await restarted.state.homeport.close()
+
+
+async def test_a_spent_refresh_token_cannot_log_the_player_out(client: httpx.AsyncClient) -> None:
+    pair = await register(client)
+    new = (await _refresh(client, pair["refresh_token"])).json()
+    out = await client.post("/v1/auth/logout", json={"refresh_token": pair["refresh_token"]})
+    assert problem_type(out) == "refresh-token-invalid"
+    assert (await client.get("/v1/me", headers=bearer(new["access_token"]))).status_code == 200

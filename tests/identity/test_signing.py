@@ -6,6 +6,7 @@ import base64
 import hmac
 import json
 import stat
+import uuid
 from hashlib import sha256
 
 import httpx
@@ -13,7 +14,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from homeport.clock import FakeClock
-from homeport.identity.signing import KeyStore
+from homeport.identity.signing import KeyRing, KeyStore
+from homeport.identity.tokens import TokenIssuer
 from homeport.state import AppState
 from tests.factories import bearer, make_key, problem_type, register
 
@@ -107,3 +109,17 @@ async def test_forged_tokens_are_refused(client: httpx.AsyncClient, state: AppSt
         )
         assert response.status_code == 401, forged
         assert problem_type(response) == "token-invalid"
+
+
+async def test_token_from_a_key_rotated_elsewhere_verifies_at_once(
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+) -> None:
+    """Another worker already signs with a new key; this one must not refuse its tokens."""
+    key = await make_key(state)
+    pair = await register(client)
+    assert jwt.get_unverified_header(pair["access_token"])["kid"]  # this process's ring is warm
+    KeyStore(state.settings, clock).rotate()
+    other = TokenIssuer(state.settings, clock, KeyRing(KeyStore(state.settings, clock), clock))
+    token, _ = other.issue(uuid.UUID(pair["player"]["id"]), uuid.UUID(pair["session_id"]))
+    response = await client.post("/v1/validate", headers=bearer(key), json={"player_token": token})
+    assert response.status_code == 200, response.text

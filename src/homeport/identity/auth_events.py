@@ -71,10 +71,16 @@ class AuthEventFeed:
             self._since = started - OVERLAP
             if self._clock.monotonic() >= self._next_prune:
                 self._next_prune = self._clock.monotonic() + PRUNE_EVERY
-                async with write() as session, session.begin():
-                    await session.execute(
-                        delete(AuthEvent).where(AuthEvent.created_at < started - KEEP)
-                    )
+                await self._prune(write, started - KEEP)
+
+    @staticmethod
+    async def _prune(write: async_sessionmaker[AsyncSession], before: datetime) -> None:
+        # Housekeeping must never fail the request that happened to trigger it.
+        try:
+            async with write() as session, session.begin():
+                await session.execute(delete(AuthEvent).where(AuthEvent.created_at < before))
+        except Exception:
+            log.warning("could not prune old auth events", exc_info=True)
 
     def _apply(self, kind: str, subject: str) -> None:
         try:

@@ -1,9 +1,11 @@
 """Caches for the validate hot path: server keys' rows and sessions' state.
 
-A revocation, ban or key revoke made in this process clears its entry at once; one made by another
-process (the CLI, another replica) reaches this one through `identity.auth_events` within
-`auth_cache_ttl` seconds. Entries live at most `auth_cache_max_age` seconds, which bounds how long
-a change made behind Homeport's back (by hand in the database) can go unseen.
+A revocation, ban or key revoke made in this process clears its entry at once (should a validate
+re-cache the old state before the change commits, the change's auth event clears it again);
+one made by another process (the CLI, another replica) reaches this one through
+`identity.auth_events` within `auth_cache_ttl` seconds. Entries live at most
+`auth_cache_max_age` seconds, which bounds how long a change made behind Homeport's back (by
+hand in the database) can go unseen.
 """
 
 from __future__ import annotations

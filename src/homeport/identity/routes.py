@@ -69,7 +69,12 @@ async def login(
 ) -> TokenPair:
     """Log in with email and password: an access token and a refresh token."""
     issued = await accounts.login(
-        session, state.identity, email=body.email, password=body.password, client_address=address
+        session,
+        state.read_sessions,
+        state.identity,
+        email=body.email,
+        password=body.password,
+        client_address=address,
     )
     return TokenPair.of(issued, state.clock.now())
 
@@ -103,7 +108,11 @@ async def device(
     responses=problems(*TOKEN_ERRORS, e.AlreadyLinked, e.EmailTaken, e.WeakPassword),
 )
 async def link_email(
-    body: LinkEmailRequest, state: StateDep, session: SessionDep, player: PlayerDep
+    body: LinkEmailRequest,
+    state: StateDep,
+    session: SessionDep,
+    player: PlayerDep,
+    address: ClientAddressDep,
 ) -> PlayerOut:
     """Give the caller's anonymous account an email and password."""
     account = await accounts.link_email(
@@ -112,6 +121,7 @@ async def link_email(
         account=player.account,
         email=str(body.email),
         password=body.password,
+        client_address=address,
     )
     return PlayerOut.of(account)
 

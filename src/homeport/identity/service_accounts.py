@@ -2,6 +2,11 @@
 
 A wrong email and a wrong password get the same answer in the same time, so the login endpoint
 cannot be used to find out who has an account.
+
+Password hashing takes tens of milliseconds, so it never runs inside the write transaction:
+on SQLite that transaction holds the database's one write lock, which every other writer of every
+worker would queue behind. Hashes are computed before the first query, and login looks the
+account up through a read-only session before its write transaction begins.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeport.errors import Conflict
 from homeport.identity.auth_events import EventKind, record
@@ -71,13 +76,14 @@ async def register(
     _login_limits(ident, client_address, None)
     email = normalise_email(email)
     _check_password(ident, password)
+    password_hash = await ident.passwords.hash(password)
     if await _email_in_use(session, email):
         raise EmailTaken()
     now = ident.clock.now()
     account = Account(
         id=uuid.uuid4(),
         email=email,
-        password_hash=await ident.passwords.hash(password),
+        password_hash=password_hash,
         display_name=display_name,
         created_at=now,
         updated_at=now,
@@ -91,19 +97,32 @@ async def register(
 
 
 async def login(
-    session: AsyncSession, ident: Identity, *, email: str, password: str, client_address: str
+    session: AsyncSession,
+    read: async_sessionmaker[AsyncSession],
+    ident: Identity,
+    *,
+    email: str,
+    password: str,
+    client_address: str,
 ) -> IssuedSession:
+    """Log in; `read` is a read-only session factory for the look-up done before hashing."""
     email = normalise_email(email)
     _login_limits(ident, client_address, email)
-    account = await session.scalar(select(Account).where(Account.email == email))
-    ok = await ident.passwords.verify(account.password_hash if account else None, password)
-    if account is None or not ok:
-        ident.login_failures_by_account.hit(email)
+    # Counted before the slow verify, so concurrent guesses cannot all slip under the limit.
+    ident.login_failures_by_account.hit(email)
+    async with read() as lookup:
+        query = select(Account.id, Account.password_hash).where(Account.email == email)
+        row = (await lookup.execute(query)).first()
+    stored_hash = row.password_hash if row is not None else None
+    if not await ident.passwords.verify(stored_hash, password) or row is None:
         raise InvalidCredentials()
+    account = await session.get(Account, row.id)
+    if account is None or account.password_hash != stored_hash:
+        raise InvalidCredentials()  # the password changed while it was being checked
     if account.banned:
         raise PlayerBanned()
     ident.login_failures_by_account.reset(email)
-    if account.password_hash and ident.passwords.needs_rehash(account.password_hash):
+    if ident.passwords.needs_rehash(stored_hash or ""):
         account.password_hash = await ident.passwords.hash(password)
     return await start_session(session, ident, account)
 
@@ -150,16 +169,31 @@ async def device_login(
 
 
 async def link_email(
-    session: AsyncSession, ident: Identity, *, account: Account, email: str, password: str
+    session: AsyncSession,
+    ident: Identity,
+    *,
+    account: Account,
+    email: str,
+    password: str,
+    client_address: str,
 ) -> Account:
+    """Give an anonymous account an email and password. `account` may come from another session."""
     if account.email is not None:
         raise AlreadyLinked()
+    _login_limits(ident, client_address, None)
     email = normalise_email(email)
     _check_password(ident, password)
+    password_hash = await ident.passwords.hash(password)
     if await _email_in_use(session, email):
         raise EmailTaken()
+    current = await session.get(Account, account.id)
+    if current is None:
+        raise PlayerNotFound()
+    if current.email is not None:
+        raise AlreadyLinked()
+    account = current
     account.email = email
-    account.password_hash = await ident.passwords.hash(password)
+    account.password_hash = password_hash
     account.updated_at = ident.clock.now()
     try:
         await session.flush()

@@ -132,7 +132,8 @@ async def logout_by_refresh_token(
     session: AsyncSession, ident: Identity, *, refresh_token: str
 ) -> None:
     stored = await session.get(RefreshToken, _hash(refresh_token))
-    if stored is None:
+    # Only the current token of a session may end it: an old, leaked one must not.
+    if stored is None or stored.spent_at is not None:
         raise RefreshTokenInvalid()
     await revoke_session(session, ident, stored.session_id, reason="logout")
 

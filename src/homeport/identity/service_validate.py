@@ -2,7 +2,8 @@
 
 This is the hottest call in the system (every connect of every player), so it is served from
 memory where that is safe: verified token claims until the token expires, and each session's
-state for at most `auth_cache_ttl` seconds (see `identity.caches`).
+state until an auth event says it changed, `auth_cache_max_age` seconds at most (see
+`identity.caches` and `identity.auth_events`).
 """
 
 from __future__ import annotations

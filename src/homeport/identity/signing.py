@@ -139,11 +139,13 @@ class KeyStore:
             self._write([new, *kept])
             return new
 
-    def mtime(self) -> float:
+    def version(self) -> tuple[int, int, int] | None:
+        """Identifies the file's content cheaply; None when there is no file."""
         try:
-            return self.path.stat().st_mtime
+            st = self.path.stat()
         except FileNotFoundError:
-            return 0.0
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class KeyRing:
@@ -152,7 +154,7 @@ class KeyRing:
     def __init__(self, store: KeyStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._mtime = -1.0
+        self._version: tuple[int, int, int] | None = None
         self._checked_at = float("-inf")
         self._signing: SigningKey | None = None
         self._verifying: dict[str, Ed25519PublicKey] = {}
@@ -164,11 +166,12 @@ class KeyRing:
         if not force and now - self._checked_at < RELOAD_CHECK_SECONDS:
             return
         self._checked_at = now
-        mtime = self._store.mtime()
-        if mtime == self._mtime and self._signing is not None:
+        # Taken before reading: if a rotation lands in between, the next check reloads again.
+        version = self._store.version()
+        if version == self._version and self._signing is not None:
             return
-        keys = self._store.ensure() if mtime == 0.0 else self._store.read()
-        self._mtime = self._store.mtime()
+        keys = self._store.ensure() if version is None else self._store.read()
+        self._version = version
         active = [k for k in keys if k.retired_at is None]
         self._signing = max(active or keys, key=lambda k: k.created_at)
         self._verifying = {k.kid: k.public_key for k in keys}
@@ -183,8 +186,9 @@ class KeyRing:
     def public_key(self, kid: str) -> Ed25519PublicKey | None:
         key = self._verifying.get(kid)
         if key is None:
-            # A token from a key this process has not seen yet: another process rotated.
-            self.refresh()
+            # A token from a key this process has not seen yet: another process may have
+            # rotated. A stat is cheap, so look at once rather than after the usual interval.
+            self.refresh(force=True)
             key = self._verifying.get(kid)
         return key
 

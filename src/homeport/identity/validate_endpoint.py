@@ -45,7 +45,7 @@ def parse_body(body: bytes) -> str:
     extra = [k for k in data if k != "player_token"]
     if extra:
         raise _field_error(
-            ["body", str(extra[0])], "Extra inputs are not permitted", "extra_forbidden"
+            ["body", str(extra[0])[:64]], "Extra inputs are not permitted", "extra_forbidden"
         )
     token = data.get("player_token")
     if token is None:
