@@ -78,3 +78,23 @@ async def test_openapi_is_served_and_lists_problem_responses(client: httpx.Async
     assert "application/problem+json" in validate["responses"]["401"]["content"]
     assert "token-expired" in validate["responses"]["401"]["description"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_an_unreachable_database_is_503_not_500(
+    make_settings: Callable[..., Settings], clock: FakeClock
+) -> None:
+    settings = make_settings(db_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    app = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        login = await c.post("/v1/auth/login", json={"email": "a@example.com", "password": "x" * 9})
+        validate = await c.post(
+            "/v1/validate",
+            headers={"Authorization": "Bearer hp_sk_" + "A" * 40},
+            json={"player_token": "x"},
+        )
+    for response in (login, validate):
+        assert response.status_code == 503, response.text
+        assert problem_type(response) == "unavailable"
+        assert response.headers["Retry-After"] == "1"
+    await app.state.homeport.close()

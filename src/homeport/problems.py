@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -19,12 +20,20 @@ from homeport.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    Unavailable,
     UnprocessableContent,
     UnsupportedMediaType,
 )
 
 log = logging.getLogger("homeport.errors")
 PROBLEM_JSON = "application/problem+json"
+# What a database that is down, restarting or locked raises (asyncpg's refused connection
+# arrives unwrapped, as ConnectionError).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+)
 _BY_STATUS: dict[int, type[HomeportError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -90,6 +99,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(error, request.url.path, dict(exc.headers or {}))
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    # Lost connections and lock time-outs pass: tell the caller to retry, not that we broke.
+    log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+    error = Unavailable("The database is busy or unreachable; retry shortly")
+    return problem_response(error, request.url.path, {"Retry-After": "1"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(HomeportError("An internal error occurred"), request.url.path)
@@ -99,4 +115,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HomeportError, _homeport_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     db_url: str | None = None
     """SQLAlchemy async URL; unset means the embedded SQLite file in `data_dir`."""
     db_pool_size: int = Field(10, ge=1, le=200)
+    db_sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    """SQLite durability: NORMAL survives a crash of Homeport, FULL also power loss (slower)."""
     db_auto_migrate: bool | None = None
     """Upgrade the schema when serving; unset means yes for SQLite, no for PostgreSQL."""
 

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import (
 from homeport.settings import Settings
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes a second writer wait
-    # instead of failing at once; foreign keys are off by default in SQLite.
+    # instead of failing at once; foreign keys are off by default in SQLite. `synchronous`:
+    # NORMAL keeps every commit through a crash of Homeport, FULL also through power loss, at
+    # the cost of an fsync per commit (settings.db_sqlite_synchronous).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")  # a commit survives power loss, not just a crash
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
@@ -29,8 +31,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 READ_ONLY = "homeport_read_only"
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    _sqlite_pragmas(dbapi_connection, _record)
+def _sqlite_connect(dbapi_connection: Any, synchronous: str) -> None:
+    _sqlite_pragmas(dbapi_connection, synchronous)
     # Take over BEGIN from the driver so that write transactions can ask for the write lock up
     # front: a deferred transaction that reads and then writes can fail with SQLITE_BUSY at once,
     # whatever busy_timeout says, when another connection wrote in between.
@@ -49,7 +51,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=0)
-        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        synchronous = settings.db_sqlite_synchronous
+        event.listen(
+            engine.sync_engine, "connect", lambda conn, _rec: _sqlite_connect(conn, synchronous)
+        )
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(

@@ -14,14 +14,14 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from homeport.errors import HomeportError, MethodNotAllowed, UnprocessableContent
+from homeport.errors import HomeportError, MethodNotAllowed, Unavailable, UnprocessableContent
 from homeport.identity import errors as e
 from homeport.identity.schemas import ValidateRequest, ValidateResponse
 from homeport.identity.service_keys import authenticate_key, require_scope
 from homeport.identity.service_validate import validate_player_token
 from homeport.middleware import check_body_headers, read_body
 from homeport.openapi import problems
-from homeport.problems import problem_response
+from homeport.problems import DATABASE_UNAVAILABLE, problem_response
 from homeport.state import AppState
 
 PATH = "/v1/validate"
@@ -85,6 +85,11 @@ class ValidateEndpoint:
             payload = await self._answer(scope, receive)
         except HomeportError as error:
             await problem_response(error, PATH)(scope, receive, send)
+            return
+        except DATABASE_UNAVAILABLE:
+            log.warning("database error on POST %s", PATH, exc_info=True)
+            busy = Unavailable("The database is busy or unreachable; retry shortly")
+            await problem_response(busy, PATH, {"Retry-After": "1"})(scope, receive, send)
             return
         except Exception:
             log.exception("unhandled error on POST %s", PATH)
