@@ -58,18 +58,26 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).json() == {"status": "ready"}
 
 
-async def test_readiness_is_503_when_the_database_is_unreachable(
+@pytest.fixture
+async def no_database(
     make_settings: Callable[..., Settings], clock: FakeClock
-) -> None:
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose database refuses connections."""
     settings = make_settings(db_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
     app = create_app(settings, clock=clock)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        assert (await c.get("/healthz")).status_code == 200
-        response = await c.get("/readyz")
+        yield c
+    await app.state.homeport.close()
+
+
+async def test_readiness_is_503_when_the_database_is_unreachable(
+    no_database: httpx.AsyncClient,
+) -> None:
+    assert (await no_database.get("/healthz")).status_code == 200
+    response = await no_database.get("/readyz")
     assert response.status_code == 503
     assert problem_type(response) == "unavailable"
-    await app.state.homeport.close()
 
 
 async def test_openapi_is_served_and_lists_problem_responses(client: httpx.AsyncClient) -> None:
@@ -80,21 +88,16 @@ async def test_openapi_is_served_and_lists_problem_responses(client: httpx.Async
     assert (await client.get("/docs")).status_code == 200
 
 
-async def test_an_unreachable_database_is_503_not_500(
-    make_settings: Callable[..., Settings], clock: FakeClock
-) -> None:
-    settings = make_settings(db_url="postgresql+asyncpg://nobody@127.0.0.1:9/none")
-    app = create_app(settings, clock=clock)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
-        login = await c.post("/v1/auth/login", json={"email": "a@example.com", "password": "x" * 9})
-        validate = await c.post(
-            "/v1/validate",
-            headers={"Authorization": "Bearer hp_sk_" + "A" * 40},
-            json={"player_token": "x"},
-        )
+async def test_an_unreachable_database_is_503_not_500(no_database: httpx.AsyncClient) -> None:
+    login = await no_database.post(
+        "/v1/auth/login", json={"email": "a@example.com", "password": "x" * 9}
+    )
+    validate = await no_database.post(
+        "/v1/validate",
+        headers={"Authorization": "Bearer hp_sk_" + "A" * 40},
+        json={"player_token": "x"},
+    )
     for response in (login, validate):
         assert response.status_code == 503, response.text
         assert problem_type(response) == "unavailable"
         assert response.headers["Retry-After"] == "1"
-    await app.state.homeport.close()
