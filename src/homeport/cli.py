@@ -7,7 +7,6 @@ so `homeport keys create` in another terminal acts on the database the server us
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -184,6 +183,5 @@ def keys_rotate_signing() -> None:
     typer.echo(f"new signing key {key.kid}")
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+def main() -> None:
     app()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.db.session import unit_of_work
 from homeport.identity.errors import TokenMissing
-from homeport.identity.service_keys import Caller, authenticate_key, require_admin, require_scope
+from homeport.identity.service_keys import Caller, authenticate_key, require_admin
 from homeport.identity.service_sessions import Authenticated, authenticate_player
 from homeport.netaddr import client_address
 from homeport.state import AppState
@@ -34,14 +34,18 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def bearer_credentials(header: str | None) -> str | None:
+    """The credentials of an `Authorization: Bearer …` header, or None."""
     if not header:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def bearer(request: Request) -> str | None:
+    return bearer_credentials(request.headers.get("authorization"))
 
 
 async def get_client_address(request: Request, state: StateDep) -> str:
@@ -64,18 +68,6 @@ async def get_player(request: Request, state: StateDep) -> Authenticated:
 
 
 PlayerDep = Annotated[Authenticated, Depends(get_player)]
-
-
-def server_key(scope: str) -> Callable[[Request, AppState], Awaitable[Caller]]:
-    """A dependency that admits a server key carrying `scope` (or an admin key)."""
-
-    async def dependency(request: Request, state: StateDep) -> Caller:
-        await state.identity.events.poll_if_due(state.read_sessions, state.sessions)
-        caller = await authenticate_key(state.identity, state.read_sessions, bearer(request))
-        require_scope(caller, scope)
-        return caller
-
-    return dependency
 
 
 async def get_admin(request: Request, state: StateDep) -> Caller:

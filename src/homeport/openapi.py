@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homeport.errors import HomeportError
+from homeport.errors import HomeportError, UnprocessableContent
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -20,15 +20,10 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-class _Validation(HomeportError):
-    status = 422
-    slug = "validation-failed"
-
-
 def problems(*errors: type[HomeportError]) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status with the problem types it may carry."""
     by_status: dict[int, list[str]] = {}
-    declared: tuple[type[HomeportError], ...] = (*errors, _Validation)
+    declared: tuple[type[HomeportError], ...] = (*errors, UnprocessableContent)
     for error in declared:
         by_status.setdefault(error.status, []).append(error.slug)
     return {

@@ -37,6 +37,13 @@ async def connected(client: httpx.AsyncClient, state: AppState) -> Connected:
     return key, pair
 
 
+def _resigned(state: AppState, token: str, **changes: Any) -> str:
+    """The token with some claims changed, signed again with the real key (not forged)."""
+    claims = jwt.decode(token, options={"verify_signature": False}) | changes
+    signing = state.identity.ring.signing_key
+    return jwt.encode(claims, signing.private_key, algorithm="EdDSA", headers={"kid": signing.kid})
+
+
 async def _validate(client: httpx.AsyncClient, key: str, token: str) -> httpx.Response:
     return await client.post("/v1/validate", headers=bearer(key), json={"player_token": token})
 
@@ -173,10 +180,7 @@ async def test_tampered_token_is_token_invalid(client: httpx.AsyncClient, state:
 async def test_wrong_audience_has_its_own_type(client: httpx.AsyncClient, state: AppState) -> None:
     key = await make_key(state)
     pair = await register(client)
-    claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
-    claims["aud"] = "another-game"
-    signing = state.identity.ring.signing_key
-    token = jwt.encode(claims, signing.private_key, algorithm="EdDSA", headers={"kid": signing.kid})
+    token = _resigned(state, pair["access_token"], aud="another-game")
     response = await _validate(client, key, token)
     assert response.status_code == 401
     assert problem_type(response) == "token-wrong-audience"
@@ -313,10 +317,10 @@ async def test_token_issued_in_the_future_is_invalid(
     key = await make_key(state)
     pair = await register(client)
     claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
-    claims["iat"] += int(timedelta(hours=1).total_seconds())
-    claims["exp"] += int(timedelta(hours=1).total_seconds())
-    signing = state.identity.ring.signing_key
-    token = jwt.encode(claims, signing.private_key, algorithm="EdDSA", headers={"kid": signing.kid})
+    hour = int(timedelta(hours=1).total_seconds())
+    token = _resigned(
+        state, pair["access_token"], iat=claims["iat"] + hour, exp=claims["exp"] + hour
+    )
     assert problem_type(await _validate(client, key, token)) == "token-invalid"
 
 

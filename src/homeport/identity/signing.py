@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -195,7 +194,3 @@ class KeyRing:
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         self.refresh()
         return {"keys": list(self._jwks)}
-
-
-def signing_file(settings: Settings) -> Path:
-    return settings.keys_dir / "signing.json"

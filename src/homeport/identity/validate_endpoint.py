@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from homeport.deps import bearer_credentials
 from homeport.errors import HomeportError, MethodNotAllowed, Unavailable, UnprocessableContent
 from homeport.identity import errors as e
 from homeport.identity.schemas import ValidateRequest, ValidateResponse
@@ -64,10 +65,7 @@ def _authorization(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> s
     check_body_headers(headers, max_body_bytes)
     for name, value in headers:
         if name == b"authorization":
-            scheme, _, credentials = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and credentials.strip():
-                return credentials.strip()
-            return None
+            return bearer_credentials(value.decode("latin-1"))
     return None
 
 
