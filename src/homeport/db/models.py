@@ -1,6 +1,7 @@
 """Imports every capability's tables so that `Base.metadata` is complete (Alembic, tests)."""
 
 from homeport.db.base import Base
+from homeport.events import models as event_models
 from homeport.identity import models as identity_models
 
-__all__ = ["Base", "identity_models"]
+__all__ = ["Base", "event_models", "identity_models"]

@@ -1,0 +1,1 @@
+"""Domain events: a durable record plus delivery to subscribers in every process."""
