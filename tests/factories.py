@@ -53,3 +53,18 @@ def problem_type(response: httpx.Response) -> str:
     assert response.headers["content-type"] == "application/problem+json", response.text
     slug: str = response.json()["type"].removeprefix("urn:homeport:problem:")
     return slug
+
+
+async def registry_key(state: AppState, *, name: str = "") -> str:
+    """A server key for a dedicated server: scopes `registry` and `validate`."""
+    return await make_key(state, scopes={"registry", "validate"}, name=name)
+
+
+async def register_server(client: httpx.AsyncClient, key: str, **fields: Any) -> dict[str, Any]:
+    """Register a server over HTTP; returns the response body."""
+    body: dict[str, Any] = {"name": "Test server", "port": 7777, "max_players": 16}
+    body.update(fields)
+    response = await client.post("/v1/servers", json=body, headers=bearer(key))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

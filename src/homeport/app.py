@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from homeport import __version__, health, problems
+from homeport.background import leader_loops
 from homeport.clock import Clock, SystemClock
-from homeport.identity import validate_endpoint
 from homeport.identity.routes import router as identity_router
-from homeport.identity.validate_endpoint import ValidateEndpoint
 from homeport.middleware import JsonBodyMiddleware
+from homeport.registry import heartbeat_endpoint
+from homeport.registry.heartbeat_endpoint import HeartbeatEndpoint
+from homeport.registry.routes import router as registry_router
 from homeport.settings import Settings
 from homeport.state import AppState
+from homeport.trust import validate
+from homeport.trust.validate import ValidateEndpoint
 
 
 class HomeportApp(FastAPI):
@@ -31,10 +36,16 @@ class HomeportApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bare_routes: dict[str, ASGIApp] = {}
+        self.bare_patterns: list[tuple[Callable[[str], bool], ASGIApp]] = []
+        self.bare_declarations: list[BaseRoute] = []
+        """Routes FastAPI documents but never serves: the bare endpoints' OpenAPI."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            endpoint = self.bare_routes.get(scope["path"])
+            path = scope["path"]
+            endpoint = self.bare_routes.get(path)
+            if endpoint is None:
+                endpoint = next((a for match, a in self.bare_patterns if match(path)), None)
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
@@ -52,9 +63,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # the largest part of /v1/validate's tail latency.
         gc.collect()
         gc.freeze()
+        await state.bus.start()
+        loops = leader_loops(state)
+        app.state.loops = loops
+        for loop in loops:
+            loop.start()
         try:
             yield
         finally:
+            for loop in loops:
+                await loop.stop()
             await state.close()
 
     app = HomeportApp(
@@ -67,24 +85,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     problems.install(app)
     app.include_router(health.router)
     app.include_router(identity_router)
+    app.include_router(registry_router)
     max_body = settings.http_max_body_bytes
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=max_body)
-    app.bare_routes[validate_endpoint.PATH] = ValidateEndpoint(state)
+    app.bare_routes[validate.PATH] = ValidateEndpoint(state)
+    app.bare_patterns.append((heartbeat_endpoint.matches, HeartbeatEndpoint(state)))
+    app.bare_declarations += validate.declarations.routes
+    app.bare_declarations += heartbeat_endpoint.declarations.routes
     _document_bare_endpoints(app)
     return app
 
 
-def _document_bare_endpoints(app: FastAPI) -> None:
-    """Add the endpoints served outside FastAPI's routing to the OpenAPI document."""
+def _document_bare_endpoints(app: HomeportApp) -> None:
+    """Describe the endpoints served outside FastAPI's routing in the OpenAPI document too."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(
-                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=[*app.routes, *app.bare_declarations],
             )
-            schema["paths"][validate_endpoint.PATH] = validate_endpoint.openapi_path()
             components = schema.setdefault("components", {})
-            components.setdefault("schemas", {}).update(validate_endpoint.openapi_schemas())
             components.setdefault("securitySchemes", {})["ServerKey"] = {
                 "type": "http",
                 "scheme": "bearer",

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.db.session import unit_of_work
 from homeport.identity.errors import TokenMissing
-from homeport.identity.service_keys import Caller, authenticate_key, require_admin
+from homeport.identity.service_keys import (
+    Caller,
+    authenticate_key,
+    require_admin,
+    require_scope,
+)
 from homeport.identity.service_sessions import Authenticated, authenticate_player
 from homeport.netaddr import client_address
 from homeport.state import AppState
@@ -78,3 +83,18 @@ async def get_admin(request: Request, state: StateDep) -> Caller:
 
 
 AdminDep = Annotated[Caller, Depends(get_admin)]
+
+
+def server_key(scope: str) -> Any:
+    """A dependency: the caller behind a server (or admin) key that holds `scope`."""
+
+    async def dependency(request: Request, state: StateDep) -> Caller:
+        await state.identity.events.poll_if_due(state.read_sessions, state.sessions)
+        caller = await authenticate_key(state.identity, state.read_sessions, bearer(request))
+        require_scope(caller, scope)
+        return caller
+
+    return Depends(dependency)
+
+
+RegistryKeyDep = Annotated[Caller, server_key("registry")]

@@ -72,6 +72,27 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(65_536, ge=1_024, le=4_194_304)
     argon2_parallelism: int = Field(4, ge=1, le=16)
 
+    events_poll_interval: float = Field(0.25, gt=0, le=60)
+    """How often, on SQLite, each process reads new events for its subscribers (seconds)."""
+    events_retention: int = Field(86_400, ge=60)
+    """How long the events table keeps an event (seconds)."""
+    leader_check_interval: float = Field(2.0, gt=0, le=60)
+    """How often a process that is not the leader tries to become it, and the leader checks
+    that it still is (seconds): the failover time of leader-only loops."""
+
+    registry_heartbeat_interval: int = Field(30, ge=1, le=3600)
+    """Seconds between a dedicated server's heartbeats, as told to it when it registers."""
+    registry_lease_intervals: int = Field(3, ge=2, le=20)
+    """Heartbeat intervals a server may miss before it drops out of the list."""
+    registry_purge_interval: float = Field(5.0, gt=0, le=3600)
+    """How often the leader deletes servers whose lease ran out (seconds)."""
+    registry_list_requires_player: bool = False
+    """Whether `GET /v1/servers` needs a player's access token."""
+    registry_page_size_max: int = Field(100, ge=1, le=1000)
+    registry_metadata_max_bytes: int = Field(4096, ge=64, le=65_536)
+    """Size limit of a server's `metadata` and `private_metadata`, each, as compact JSON."""
+    registry_join_ticket_ttl: int = Field(60, ge=5, le=3600)
+
     http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose `X-Forwarded-For` is believed (addresses or CIDR networks)."""

@@ -8,7 +8,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
 from homeport.db.engine import create_engine, create_sessionmaker
+from homeport.events.bus import EventBus
 from homeport.identity.context import Identity, build_identity
+from homeport.registry.context import Registry
 from homeport.settings import Settings
 
 
@@ -20,18 +22,26 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     read_sessions: async_sessionmaker[AsyncSession]
     identity: Identity
+    registry: Registry
+    bus: EventBus
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> AppState:
         engine = create_engine(settings)
+        sessions = create_sessionmaker(engine)
+        read_sessions = create_sessionmaker(engine, read_only=True)
         return cls(
             settings=settings,
             clock=clock,
             engine=engine,
-            sessions=create_sessionmaker(engine),
-            read_sessions=create_sessionmaker(engine, read_only=True),
+            sessions=sessions,
+            read_sessions=read_sessions,
             identity=build_identity(settings, clock),
+            registry=Registry(settings, clock, sessions),
+            bus=EventBus(settings, clock, read_sessions),
         )
 
     async def close(self) -> None:
+        await self.registry.close()
+        await self.bus.close()
         await self.engine.dispose()

@@ -3,5 +3,6 @@
 from homeport.db.base import Base
 from homeport.events import models as event_models
 from homeport.identity import models as identity_models
+from homeport.registry import models as registry_models
 
-__all__ = ["Base", "event_models", "identity_models"]
+__all__ = ["Base", "event_models", "identity_models", "registry_models"]

@@ -105,6 +105,10 @@ class TokenPair(BaseModel):
 
 class ValidateRequest(Strict):
     player_token: Annotated[str, Field(min_length=1, max_length=4096)]
+    """The player's access token, or a join ticket (`hp_jt_…`) for one of the caller's servers."""
+    server_id: uuid.UUID | None = None
+    """The caller's server the player joins: checked against the ticket, and needed for servers
+    that admit players only with join tickets."""
 
 
 class ValidatedPlayer(BaseModel):
@@ -123,6 +127,8 @@ class ValidateResponse(BaseModel):
     player: ValidatedPlayer
     session: ValidatedSession
     data: dict[str, object]
+    server_id: uuid.UUID | None = None
+    """The server a join ticket was for; null for an access token."""
 
 
 class BanRequest(Strict):

@@ -12,7 +12,6 @@ from alembic import op
 
 import homeport.db.base
 
-
 revision: str = "4083479aedfa"
 down_revision: str | None = "e27f5358e79e"
 branch_labels: str | Sequence[str] | None = None

@@ -1,0 +1,60 @@
+"""Loops that keep shared state tidy. Each runs in one process at a time (the leader), however
+many workers and replicas share the database, and moves to another within a few seconds of
+the leader's death (see `homeport.leader`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from homeport.db.session import unit_of_work
+from homeport.events import bus
+from homeport.leader import LeaderLoop, Leadership
+from homeport.registry.service import PURGE_BATCH, purge_expired
+from homeport.state import AppState
+
+log = logging.getLogger("homeport.background")
+
+
+def _registry_purge(state: AppState) -> Callable[[], Awaitable[None]]:
+    async def work() -> None:
+        while True:
+            async with unit_of_work(state.sessions) as session:
+                purged = await purge_expired(session, state.clock)
+            if purged:
+                log.info("purged %d servers whose lease ran out", purged)
+            if purged < PURGE_BATCH:
+                return
+
+    return work
+
+
+def _events_prune(state: AppState) -> Callable[[], Awaitable[None]]:
+    async def work() -> None:
+        async with unit_of_work(state.sessions) as session:
+            await bus.prune(
+                session, state.clock, older_than_seconds=state.settings.events_retention
+            )
+
+    return work
+
+
+def leader_loops(state: AppState) -> list[LeaderLoop]:
+    settings = state.settings
+    check = settings.leader_check_interval
+    return [
+        LeaderLoop(
+            Leadership(settings, "registry-purge"),
+            interval=settings.registry_purge_interval,
+            work=_registry_purge(state),
+            check_interval=check,
+            name="registry-purge",
+        ),
+        LeaderLoop(
+            Leadership(settings, "events-prune"),
+            interval=min(3600.0, settings.events_retention / 4),
+            work=_events_prune(state),
+            check_interval=check,
+            name="events-prune",
+        ),
+    ]

@@ -1,0 +1,87 @@
+"""Hot endpoints served as plain ASGI apps, ahead of FastAPI's routing and dependency solving.
+
+They keep every rule the rest of the API follows (body limits, problem+json errors, 503 on a
+database outage) and skip only the per-request framework machinery, which is most of the cost
+of a request whose answer is cheap. Each one's OpenAPI description comes from a declaration
+that FastAPI documents but never serves (see `app._document_bare_endpoints`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.types import Receive, Scope, Send
+
+from homeport.deps import bearer_credentials
+from homeport.errors import HomeportError, MethodNotAllowed, Unavailable, UnprocessableContent
+from homeport.middleware import check_body_headers
+from homeport.problems import DATABASE_UNAVAILABLE, problem_response
+
+log = logging.getLogger("homeport.http")
+JSON_HEADERS = [(b"content-type", b"application/json")]
+M = TypeVar("M", bound=BaseModel)
+
+
+def authorization(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> str | None:
+    """The Bearer credentials, after the body rules every JSON endpoint applies."""
+    check_body_headers(headers, max_body_bytes)
+    for name, value in headers:
+        if name == b"authorization":
+            return bearer_credentials(value.decode("latin-1"))
+    return None
+
+
+def parse_model(model: type[M], body: bytes) -> M:
+    """The body as `model`, or the 422 FastAPI would give for it. An empty body is `{}`."""
+    try:
+        return model.model_validate_json(body or b"{}")
+    except ValidationError as exc:
+        errors = [
+            {
+                "loc": ["body", *(str(part)[:64] for part in err["loc"])],
+                "msg": err["msg"],
+                "type": err["type"],
+            }
+            for err in exc.errors(include_url=False, include_input=False)[:20]
+        ]
+        raise UnprocessableContent(errors=errors) from exc
+
+
+class BareEndpoint:
+    """One method on one route; subclasses say how to answer and this renders the outcome."""
+
+    method = "POST"
+
+    async def answer(self, scope: Scope, receive: Receive) -> bytes:
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        if scope["method"] != self.method:
+            error = MethodNotAllowed(f"{scope['method']} is not allowed on {path}")
+            await problem_response(error, path, {"Allow": self.method})(scope, receive, send)
+            return
+        try:
+            payload = await self.answer(scope, receive)
+        except HomeportError as error:
+            await problem_response(error, path)(scope, receive, send)
+            return
+        except DATABASE_UNAVAILABLE:
+            log.warning("database error on %s %s", self.method, path, exc_info=True)
+            busy = Unavailable("The database is busy or unreachable; retry shortly")
+            await problem_response(busy, path, {"Retry-After": "1"})(scope, receive, send)
+            return
+        except Exception:
+            log.exception("unhandled error on %s %s", self.method, path)
+            await problem_response(HomeportError("An internal error occurred"), path)(
+                scope, receive, send
+            )
+            return
+        headers = [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+
+SERVED_BARE = "served by a BareEndpoint; this declaration only documents it"

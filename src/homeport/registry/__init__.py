@@ -1,0 +1,1 @@
+"""Server registry and browser: dedicated servers register, heartbeat and are listed."""

@@ -1,0 +1,153 @@
+"""The server browser's query: live servers, filtered, sorted, a page at a time.
+
+Pages use keyset cursors (the last row's sort value and id), not offsets: servers register,
+expire and change player counts while a player scrolls, and an offset would then skip or
+repeat servers that did not change. The ordering always ends in the id, so it is total.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import Field, StringConstraints
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from homeport.clock import Clock
+from homeport.errors import UnprocessableContent
+from homeport.registry.models import Server
+from homeport.registry.schemas import Label, ServerState, Strict, Tag
+
+MAX_QUERY_TAGS = 8
+
+
+class SortOrder(StrEnum):
+    PLAYERS = "players"
+    """Most players first."""
+    NAME = "name"
+    NEWEST = "newest"
+
+
+class ServerFilters(Strict):
+    map: Label | None = None
+    mode: Label | None = None
+    region: Label | None = None
+    version: Label | None = None
+    tag: Annotated[list[Tag], Field(max_length=MAX_QUERY_TAGS)] = []
+    """Servers carrying every one of these tags."""
+    q: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    """Part of the name, any case."""
+    state: ServerState | None = None
+    not_full: bool = False
+    not_empty: bool = False
+    has_password: bool | None = None
+    sort: SortOrder = SortOrder.PLAYERS
+    limit: Annotated[int, Field(ge=1, le=1000)] = 50
+    """Page size; at most the `registry_page_size_max` setting."""
+    cursor: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
+def _bad_cursor() -> UnprocessableContent:
+    return UnprocessableContent(
+        errors=[
+            {"loc": ["query", "cursor"], "msg": "Not a cursor for this sort", "type": "value_error"}
+        ]
+    )
+
+
+def _sort_value(row: Server, sort: SortOrder) -> Any:
+    if sort is SortOrder.PLAYERS:
+        return row.players
+    if sort is SortOrder.NAME:
+        return row.name
+    return row.created_at.isoformat()
+
+
+def encode_cursor(row: Server, sort: SortOrder) -> str:
+    raw = orjson.dumps([sort.value, _sort_value(row, sort), row.id.hex])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: SortOrder) -> tuple[Any, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, value, last_id = orjson.loads(raw)
+        parsed_id = uuid.UUID(last_id)
+    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+        raise _bad_cursor() from exc
+    valid = {
+        SortOrder.PLAYERS: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        SortOrder.NAME: lambda v: isinstance(v, str),
+        SortOrder.NEWEST: lambda v: isinstance(v, str),
+    }
+    if kind != sort.value or not valid[sort](value):
+        raise _bad_cursor()
+    if sort is SortOrder.NEWEST:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise _bad_cursor() from exc
+    return value, parsed_id
+
+
+def _after(sort: SortOrder, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
+    if sort is SortOrder.PLAYERS:
+        return or_(Server.players < value, and_(Server.players == value, Server.id < last_id))
+    if sort is SortOrder.NAME:
+        return or_(Server.name > value, and_(Server.name == value, Server.id > last_id))
+    return or_(Server.created_at < value, and_(Server.created_at == value, Server.id < last_id))
+
+
+def _order(sort: SortOrder) -> list[Any]:
+    if sort is SortOrder.PLAYERS:
+        return [Server.players.desc(), Server.id.desc()]
+    if sort is SortOrder.NAME:
+        return [Server.name.asc(), Server.id.asc()]
+    return [Server.created_at.desc(), Server.id.desc()]
+
+
+def _conditions(filters: ServerFilters, now: datetime) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Server.lease_expires_at > now]
+    for column, wanted in (
+        (Server.map, filters.map),
+        (Server.mode, filters.mode),
+        (Server.region, filters.region),
+        (Server.version, filters.version),
+        (Server.state, filters.state.value if filters.state else None),
+    ):
+        if wanted is not None:
+            conditions.append(column == wanted)
+    for tag in filters.tag:
+        conditions.append(Server.tags.contains(f"|{tag}|", autoescape=True))
+    if filters.q is not None:
+        conditions.append(func.lower(Server.name).contains(filters.q.lower(), autoescape=True))
+    if filters.not_full:
+        conditions.append(Server.players < Server.max_players)
+    if filters.not_empty:
+        conditions.append(Server.players > 0)
+    if filters.has_password is not None:
+        conditions.append(Server.password_protected.is_(filters.has_password))
+    return conditions
+
+
+async def list_servers(
+    session: AsyncSession, clock: Clock, filters: ServerFilters, *, max_page: int
+) -> tuple[list[Server], str | None]:
+    """One page of live servers and the cursor of the next page (None on the last)."""
+    limit = min(filters.limit, max_page)
+    conditions = _conditions(filters, clock.now())
+    if filters.cursor is not None:
+        value, last_id = _decode_cursor(filters.cursor, filters.sort)
+        conditions.append(_after(filters.sort, value, last_id))
+    query = select(Server).where(*conditions).order_by(*_order(filters.sort)).limit(limit + 1)
+    rows = list(await session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(page[-1], filters.sort)

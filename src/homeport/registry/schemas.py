@@ -1,0 +1,154 @@
+"""Request and response bodies of the registry endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+MAX_TAGS = 16
+MAX_PLAYER_IDS = 1024
+METADATA_HARD_LIMIT = 65_536
+"""Settings lower the real limit; this bounds what pydantic parses before that check."""
+
+
+class ServerState(StrEnum):
+    STARTING = "starting"
+    READY = "ready"
+    IN_MATCH = "in_match"
+    DRAINING = "draining"
+
+
+def _printable(value: str) -> str:
+    if any(not ch.isprintable() for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _flat_json(value: dict[str, Any]) -> dict[str, Any]:
+    if len(orjson.dumps(value)) > METADATA_HARD_LIMIT:
+        raise ValueError(f"must be at most {METADATA_HARD_LIMIT} bytes as JSON")
+    return value
+
+
+Label = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_printable)
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_printable),
+]
+Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,32}$")]
+Address = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9.:\-\[\]]{1,253}$", strip_whitespace=True)
+]
+Metadata = Annotated[dict[str, Any], AfterValidator(_flat_json)]
+PlayerCount = Annotated[int, Field(ge=0, le=100_000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterRequest(Strict):
+    name: Name
+    port: Annotated[int, Field(ge=1, le=65535)]
+    address: Address | None = None
+    """Where players connect; unset means the address this request came from."""
+    map: Label = ""
+    mode: Label = ""
+    region: Label = ""
+    version: Label = ""
+    players: PlayerCount = 0
+    max_players: Annotated[int, Field(ge=1, le=100_000)]
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] = []
+    metadata: Metadata = {}
+    """Shown to everyone in the server browser."""
+    private_metadata: Metadata = {}
+    """Shown only to the key that registered the server and to admins."""
+    password_protected: bool = False
+    require_join_ticket: bool = False
+    state: ServerState = ServerState.STARTING
+
+    @model_validator(mode="after")
+    def _players_fit(self) -> RegisterRequest:
+        if self.players > self.max_players:
+            raise ValueError("players must not exceed max_players")
+        return self
+
+
+class HeartbeatRequest(Strict):
+    players: PlayerCount | None = None
+    map: Label | None = None
+    state: ServerState | None = None
+    player_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_PLAYER_IDS)] | None = None
+
+
+class HeartbeatResponse(BaseModel):
+    server_id: uuid.UUID
+    expires_at: datetime
+    heartbeat_interval: int
+
+
+class ServerOut(BaseModel):
+    """A server as the browser shows it to anyone."""
+
+    id: uuid.UUID
+    name: str
+    address: str
+    port: int
+    map: str
+    mode: str
+    region: str
+    version: str
+    players: int
+    max_players: int
+    tags: list[str]
+    metadata: dict[str, Any]
+    password_protected: bool
+    require_join_ticket: bool
+    state: ServerState
+    created_at: datetime
+    heartbeat_at: datetime
+
+
+class OwnedServerOut(ServerOut):
+    """A server as its own key (and admins) see it."""
+
+    private_metadata: dict[str, Any]
+    player_ids: list[uuid.UUID]
+    expires_at: datetime
+
+
+class RegisteredOut(BaseModel):
+    server_id: uuid.UUID
+    heartbeat_interval: int
+    expires_at: datetime
+    server: OwnedServerOut
+
+
+class ServerPage(BaseModel):
+    servers: list[ServerOut]
+    next_cursor: str | None
+    """Pass as `cursor` for the next page; null on the last one."""
+
+
+class JoinTicketOut(BaseModel):
+    ticket: str
+    """Give it to the server (it passes it to `POST /v1/validate` as `player_token`)."""
+    server_id: uuid.UUID
+    expires_at: datetime
+    address: str
+    port: int

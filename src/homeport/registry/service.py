@@ -1,0 +1,200 @@
+"""Registering, reading and removing servers; purging those whose lease ran out.
+
+A server is live while its lease is in the future. Every read filters on the lease, so a server
+that stops heartbeating vanishes from the browser at once; `purge_expired` (a leader-only loop)
+deletes the rows afterwards and records their expiry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from homeport.clock import Clock
+from homeport.errors import UnprocessableContent
+from homeport.events.bus import emit
+from homeport.identity.service_keys import Caller
+from homeport.registry.errors import NotServerOwner, RegistrationRaced, ServerNotFound
+from homeport.registry.models import JoinTicket, Server
+from homeport.registry.schemas import RegisterRequest
+from homeport.settings import Settings
+
+TOPIC = "registry"
+PURGE_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The heartbeat rhythm told to servers, from settings."""
+
+    interval: int
+    seconds: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Lease:
+        interval = settings.registry_heartbeat_interval
+        return cls(interval, interval * settings.registry_lease_intervals)
+
+    def expiry(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.seconds)
+
+
+def encode_tags(tags: list[str]) -> str:
+    unique = list(dict.fromkeys(tags))
+    return f"|{'|'.join(unique)}|" if unique else ""
+
+
+def decode_tags(stored: str) -> list[str]:
+    return [t for t in stored.split("|") if t]
+
+
+def _check_metadata(settings: Settings, body: RegisterRequest) -> None:
+    limit = settings.registry_metadata_max_bytes
+    for field in ("metadata", "private_metadata"):
+        if len(orjson.dumps(getattr(body, field))) > limit:
+            raise UnprocessableContent(
+                errors=[
+                    {
+                        "loc": ["body", field],
+                        "msg": f"Must be at most {limit} bytes as JSON",
+                        "type": "too_long",
+                    }
+                ]
+            )
+
+
+def _event_data(row: Server, **extra: Any) -> dict[str, Any]:
+    return {
+        "address": row.address,
+        "port": row.port,
+        "state": row.state,
+        "key_id": str(row.key_id),
+        **extra,
+    }
+
+
+async def register(
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    caller: Caller,
+    body: RegisterRequest,
+    *,
+    client_address: str,
+) -> Server:
+    """Register a server; the same key registering the same address:port replaces its entry."""
+    _check_metadata(settings, body)
+    address = body.address or client_address
+    now = clock.now()
+    old = await session.scalar(
+        select(Server).where(
+            Server.key_id == caller.key_id, Server.address == address, Server.port == body.port
+        )
+    )
+    if old is not None:
+        await emit(
+            session,
+            clock,
+            topic=TOPIC,
+            kind="server.deregistered",
+            subject=str(old.id),
+            data=_event_data(old, reason="replaced"),
+        )
+        await session.execute(delete(Server).where(Server.id == old.id))
+    row = Server(
+        id=uuid.uuid4(),
+        key_id=caller.key_id,
+        name=body.name,
+        address=address,
+        port=body.port,
+        map=body.map,
+        mode=body.mode,
+        region=body.region,
+        version=body.version,
+        players=body.players,
+        max_players=body.max_players,
+        tags=encode_tags(body.tags),
+        game_metadata=body.metadata,
+        private_metadata=body.private_metadata,
+        password_protected=body.password_protected,
+        require_join_ticket=body.require_join_ticket,
+        state=body.state.value,
+        player_ids=[],
+        created_at=now,
+        heartbeat_at=now,
+        lease_expires_at=Lease.of(settings).expiry(now),
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise RegistrationRaced() from exc
+    await emit(
+        session,
+        clock,
+        topic=TOPIC,
+        kind="server.registered",
+        subject=str(row.id),
+        data=_event_data(row, name=row.name),
+    )
+    return row
+
+
+async def get_live(session: AsyncSession, clock: Clock, server_id: uuid.UUID) -> Server:
+    row = await session.get(Server, server_id)
+    if row is None or row.lease_expires_at <= clock.now():
+        raise ServerNotFound()
+    return row
+
+
+async def deregister(
+    session: AsyncSession, clock: Clock, caller: Caller, server_id: uuid.UUID
+) -> None:
+    """The graceful shutdown path: the server leaves the list at once."""
+    row = await session.get(Server, server_id)
+    if row is None:
+        raise ServerNotFound()
+    if row.key_id != caller.key_id and not caller.is_admin:
+        raise NotServerOwner()
+    await emit(
+        session,
+        clock,
+        topic=TOPIC,
+        kind="server.deregistered",
+        subject=str(row.id),
+        data=_event_data(row, reason="deregistered"),
+    )
+    await session.execute(delete(Server).where(Server.id == row.id))
+
+
+async def purge_expired(session: AsyncSession, clock: Clock) -> int:
+    """Delete a batch of servers whose lease ran out, recording each expiry; the count."""
+    now = clock.now()
+    rows = list(
+        await session.scalars(
+            select(Server)
+            .where(Server.lease_expires_at <= now)
+            .order_by(Server.lease_expires_at)
+            .limit(PURGE_BATCH)
+        )
+    )
+    for row in rows:
+        await emit(
+            session,
+            clock,
+            topic=TOPIC,
+            kind="server.expired",
+            subject=str(row.id),
+            data=_event_data(row, heartbeat_at=row.heartbeat_at.isoformat()),
+        )
+    if rows:
+        await session.execute(delete(Server).where(Server.id.in_([r.id for r in rows])))
+    await session.execute(delete(JoinTicket).where(JoinTicket.expires_at <= now))
+    return len(rows)
