@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -63,6 +67,48 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
     )
+
+
+def create_sqlite_thread_engine(settings: Settings) -> Engine:
+    """A synchronous engine on the same SQLite file, for work confined to one thread.
+
+    An async transaction returns to the event loop between statements, and on SQLite it holds
+    the database's one write lock meanwhile, while the loop serves other requests. A hot write
+    path runs its whole transaction in a worker thread on this engine instead, so the lock is
+    held for the statements alone.
+    """
+    assert settings.is_sqlite
+    url = settings.database_url.replace("sqlite+aiosqlite://", "sqlite://", 1)
+    engine = create_sync_engine(
+        url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
+    )
+    synchronous = settings.db_sqlite_synchronous
+    event.listen(engine, "connect", lambda conn, _rec: _sqlite_connect(conn, synchronous))
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+class SqliteWriterTurn:
+    """A turn at SQLite's write lock, handed over by the kernel the moment it is free.
+
+    SQLite makes a writer that finds the lock taken sleep and retry (1, 2, 5, 10 ms and more),
+    so two processes writing all the time lose much of each second asleep. Hot writers in
+    different processes queue on an `flock` instead, which wakes the next one at once. Blocking:
+    call it from a worker thread.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        database = make_url(settings.database_url).database or "homeport.db"
+        self._fd = os.open(f"{database}.writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def create_sessionmaker(

@@ -22,6 +22,7 @@ import asyncpg
 import orjson
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from homeport.clock import Clock
 from homeport.events.models import EventRow
@@ -60,6 +61,31 @@ class Event:
         )
 
 
+def record(
+    session: Session,
+    clock: Clock,
+    *,
+    topic: str,
+    kind: str,
+    subject: str,
+    data: dict[str, Any],
+) -> None:
+    """Record an event in the caller's (synchronous) transaction; the caller commits."""
+    row = EventRow(topic=topic, kind=kind, subject=subject, data=data, created_at=clock.now())
+    session.add(row)
+    session.flush()
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    payload = Event.of(row).payload()
+    if len(payload) > MAX_NOTIFY_BYTES:
+        # NOTIFY payloads are limited to 8000 bytes: listeners read the row instead.
+        payload = orjson.dumps({"id": row.id})
+    session.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": CHANNEL, "payload": payload.decode()},
+    )
+
+
 async def emit(
     session: AsyncSession,
     clock: Clock,
@@ -70,19 +96,7 @@ async def emit(
     data: dict[str, Any],
 ) -> None:
     """Record an event in the caller's transaction (the caller commits)."""
-    row = EventRow(topic=topic, kind=kind, subject=subject, data=data, created_at=clock.now())
-    session.add(row)
-    await session.flush()
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    payload = Event.of(row).payload()
-    if len(payload) > MAX_NOTIFY_BYTES:
-        # NOTIFY payloads are limited to 8000 bytes: listeners read the row instead.
-        payload = orjson.dumps({"id": row.id})
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": CHANNEL, "payload": payload.decode()},
-    )
+    await session.run_sync(record, clock, topic=topic, kind=kind, subject=subject, data=data)
 
 
 async def prune(session: AsyncSession, clock: Clock, *, older_than_seconds: int) -> int:

@@ -37,7 +37,7 @@ class Registry:
 
     def __post_init__(self) -> None:
         self.lease = Lease.of(self.settings)
-        self.heartbeats = HeartbeatWriter(self.sessions, self.clock, self.lease)
+        self.heartbeats = HeartbeatWriter(self.settings, self.sessions, self.clock, self.lease)
         self.trust = TTLCache(self.clock, self.settings.auth_cache_max_age)
 
     async def admit_plain_token(

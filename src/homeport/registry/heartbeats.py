@@ -5,28 +5,36 @@ transaction per beat would spend its time in BEGIN/COMMIT (and, on SQLite, queue
 write lock). Instead each beat joins the next group; a single task writes the group in one
 transaction and only then answers every beat in it. A 2xx therefore still means "committed",
 and a busy process writes bigger groups rather than more transactions.
+
+On SQLite the group's transaction runs whole in one worker thread (see
+`db.engine.create_sqlite_thread_engine`), so the write lock, shared with every other process,
+is held for the statements only, never while the event loop serves other requests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import JSON, Connection, Engine, String, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from homeport.clock import Clock
+from homeport.db.engine import SqliteWriterTurn, create_sqlite_thread_engine
 from homeport.db.session import unit_of_work
 from homeport.errors import HomeportError, UnprocessableContent
-from homeport.events.bus import emit
+from homeport.events.bus import record
 from homeport.identity.service_keys import Caller
 from homeport.registry.errors import NotServerOwner, ServerNotRegistered
 from homeport.registry.models import Server
 from homeport.registry.schemas import HeartbeatRequest
 from homeport.registry.service import TOPIC, Lease
+from homeport.settings import Settings
 
 MAX_GROUP = 1000
 _servers = cast(Table, Server.__table__)
@@ -35,13 +43,26 @@ _UPDATE = (
     .where(_servers.c.id == bindparam("b_id"))
     .values(
         players=bindparam("b_players"),
-        map=bindparam("b_map"),
+        map=func.coalesce(bindparam("b_map", type_=String), _servers.c.map),
         state=bindparam("b_state"),
-        player_ids=bindparam("b_player_ids"),
+        player_ids=func.coalesce(
+            bindparam("b_player_ids", type_=JSON(none_as_null=True)), _servers.c.player_ids
+        ),
         heartbeat_at=bindparam("b_now"),
         lease_expires_at=bindparam("b_expires"),
     )
 )
+_SQLITE_SELECT = (
+    "SELECT id, key_id, max_players, players, state FROM servers"
+    " WHERE lease_expires_at > ? AND id IN ({marks})"
+)
+_SQLITE_UPDATE = (
+    "UPDATE servers SET players = ?, map = coalesce(?, map), state = ?,"
+    " player_ids = coalesce(?, player_ids), heartbeat_at = ?, lease_expires_at = ? WHERE id = ?"
+)
+Outcome = datetime | HomeportError
+_LEASE = datetime.min
+"""Stands for "the new lease" in `decide`'s outcomes; the writer fills in the time."""
 
 
 @dataclass(slots=True)
@@ -55,15 +76,23 @@ class _Beat:
 
 
 @dataclass(slots=True)
+class _Current:
+    key_id: uuid.UUID
+    max_players: int
+    players: int
+    state: str
+
+
+@dataclass(slots=True)
 class _Next:
-    """The values a server will have once the group's beats for it are applied, in order."""
+    """A server's values once the group's beats for it are applied in order (None: unchanged)."""
 
     max_players: int
     players: int
-    map: str
     state: str
-    player_ids: list[str]
     old_state: str
+    map: str | None = None
+    player_ids: list[str] | None = None
 
 
 def _too_many_players(players: int, max_players: int) -> UnprocessableContent:
@@ -78,15 +107,177 @@ def _too_many_players(players: int, max_players: int) -> UnprocessableContent:
     )
 
 
+def _apply(body: HeartbeatRequest, target: _Next) -> HomeportError | None:
+    players = target.players if body.players is None else body.players
+    if players > target.max_players:
+        return _too_many_players(players, target.max_players)
+    target.players = players
+    if body.map is not None:
+        target.map = body.map
+    if body.state is not None:
+        target.state = body.state.value
+    if body.player_ids is not None:
+        target.player_ids = list(dict.fromkeys(str(p) for p in body.player_ids))
+    return None
+
+
+def decide(
+    group: list[_Beat], current: dict[uuid.UUID, _Current]
+) -> tuple[list[Outcome], dict[uuid.UUID, _Next]]:
+    """Each beat's outcome, in order, and what to write for each server (no I/O here)."""
+    changes: dict[uuid.UUID, _Next] = {}
+    outcomes: list[Outcome] = []
+    for beat in group:
+        row = current.get(beat.server_id)
+        if row is None:
+            outcomes.append(ServerNotRegistered())
+            continue
+        if row.key_id != beat.caller.key_id and not beat.caller.is_admin:
+            outcomes.append(NotServerOwner())
+            continue
+        target = changes.get(beat.server_id) or _Next(
+            row.max_players, row.players, row.state, row.state
+        )
+        refusal = _apply(beat.body, target)
+        if refusal is not None:
+            outcomes.append(refusal)
+            continue
+        changes[beat.server_id] = target
+        outcomes.append(_LEASE)
+    return outcomes, changes
+
+
+def _record_state_changes(session: Session, clock: Clock, changes: dict[uuid.UUID, _Next]) -> None:
+    for server_id, target in changes.items():
+        if target.state != target.old_state:
+            record(
+                session,
+                clock,
+                topic=TOPIC,
+                kind="server.state_changed",
+                subject=str(server_id),
+                data={"from": target.old_state, "to": target.state, "players": target.players},
+            )
+
+
+def write_group(session: Session, clock: Clock, lease: Lease, group: list[_Beat]) -> list[Outcome]:
+    """Apply a group of beats in the caller's transaction; one outcome per beat, in order."""
+    now = clock.now()
+    expires = lease.expiry(now)
+    ids = sorted({beat.server_id for beat in group})
+    result = session.execute(
+        select(
+            _servers.c.id,
+            _servers.c.key_id,
+            _servers.c.max_players,
+            _servers.c.players,
+            _servers.c.state,
+        ).where(_servers.c.id.in_(ids), _servers.c.lease_expires_at > now)
+    )
+    current = {
+        row.id: _Current(row.key_id, row.max_players, row.players, row.state) for row in result
+    }
+    outcomes, changes = decide(group, current)
+    if changes:
+        params: list[dict[str, Any]] = [
+            {
+                "b_id": server_id,
+                "b_players": target.players,
+                "b_map": target.map,
+                "b_state": target.state,
+                "b_player_ids": target.player_ids,
+                "b_now": now,
+                "b_expires": expires,
+            }
+            for server_id, target in changes.items()
+        ]
+        session.execute(_UPDATE, params)
+    _record_state_changes(session, clock, changes)
+    return [expires if outcome is _LEASE else outcome for outcome in outcomes]
+
+
+class _SqliteTypes:
+    """SQLAlchemy's own conversions for the columns the raw SQLite statements touch."""
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        columns = _servers.c
+
+        def binder(column: Any) -> Any:
+            return column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+
+        def reader(column: Any) -> Any:
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            return processor or (lambda v: v)
+
+        self.id_in = binder(columns.id)
+        self.id_out = reader(columns.id)
+        self.time_in = binder(columns.heartbeat_at)
+        self.json_in = binder(columns.player_ids)
+
+
+def write_group_sqlite(
+    connection: Connection, types: _SqliteTypes, clock: Clock, lease: Lease, group: list[_Beat]
+) -> list[Outcome]:
+    """`write_group` on the raw SQLite connection: a third of the CPU per beat, which is the
+    time the database's one write lock is held (see the module docstring)."""
+    now = clock.now()
+    expires = lease.expiry(now)
+    ids = sorted({beat.server_id for beat in group})
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            _SQLITE_SELECT.format(marks=",".join("?" * len(ids))),
+            [types.time_in(now), *(types.id_in(i) for i in ids)],
+        )
+        current = {
+            types.id_out(row[0]): _Current(types.id_out(row[1]), row[2], row[3], row[4])
+            for row in cursor.fetchall()
+        }
+        outcomes, changes = decide(group, current)
+        if changes:
+            now_text, expires_text = types.time_in(now), types.time_in(expires)
+            cursor.executemany(
+                _SQLITE_UPDATE,
+                [
+                    (
+                        target.players,
+                        target.map,
+                        target.state,
+                        None if target.player_ids is None else types.json_in(target.player_ids),
+                        now_text,
+                        expires_text,
+                        types.id_in(server_id),
+                    )
+                    for server_id, target in changes.items()
+                ],
+            )
+    finally:
+        cursor.close()
+    if any(t.state != t.old_state for t in changes.values()):
+        with Session(bind=connection) as session:
+            _record_state_changes(session, clock, changes)
+    return [expires if outcome is _LEASE else outcome for outcome in outcomes]
+
+
 class HeartbeatWriter:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, lease: Lease
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        lease: Lease,
     ) -> None:
+        self._settings = settings
         self._sessions = sessions
         self._clock = clock
         self._lease = lease
         self._pending: list[_Beat] = []
         self._writer: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._thread_engine: Engine | None = None
+        self._turn: SqliteWriterTurn | None = None
+        self._types: _SqliteTypes | None = None
 
     async def beat(self, caller: Caller, server_id: uuid.UUID, body: HeartbeatRequest) -> datetime:
         """Refresh the server's lease and apply the update; the new lease expiry, once committed."""
@@ -99,6 +290,15 @@ class HeartbeatWriter:
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+        if self._thread_engine is not None:
+            self._thread_engine.dispose()
+            self._thread_engine = None
+        if self._turn is not None:
+            self._turn.close()
+            self._turn = None
 
     async def _write_groups(self) -> None:
         while self._pending:
@@ -118,88 +318,22 @@ class HeartbeatWriter:
                 else:
                     beat.answer.set_result(outcome)
 
-    async def _write(self, group: list[_Beat]) -> list[datetime | HomeportError]:
-        now = self._clock.now()
-        expires = self._lease.expiry(now)
-        ids = sorted({beat.server_id for beat in group})
-        async with unit_of_work(self._sessions) as session:
-            result = await session.execute(
-                select(
-                    _servers.c.id,
-                    _servers.c.key_id,
-                    _servers.c.max_players,
-                    _servers.c.players,
-                    _servers.c.map,
-                    _servers.c.state,
-                    _servers.c.player_ids,
-                ).where(_servers.c.id.in_(ids), _servers.c.lease_expires_at > now)
-            )
-            rows = {row.id: row for row in result}
-            owners = {row.id: row.key_id for row in rows.values()}
-            changes: dict[uuid.UUID, _Next] = {}
-            outcomes: list[datetime | HomeportError] = []
-            for beat in group:
-                row = rows.get(beat.server_id)
-                if row is None:
-                    outcomes.append(ServerNotRegistered())
-                    continue
-                if owners[row.id] != beat.caller.key_id and not beat.caller.is_admin:
-                    outcomes.append(NotServerOwner())
-                    continue
-                current = changes.get(row.id) or _Next(
-                    row.max_players, row.players, row.map, row.state, row.player_ids, row.state
-                )
-                outcome = self._apply(beat.body, current)
-                if outcome is None:
-                    changes[row.id] = current
-                    outcomes.append(expires)
-                else:
-                    outcomes.append(outcome)
-            if changes:
-                await session.execute(
-                    _UPDATE, [self._params(i, n, now, expires) for i, n in changes.items()]
-                )
-                await self._record_state_changes(session, changes)
-        return outcomes
+    async def _write(self, group: list[_Beat]) -> list[Outcome]:
+        if not self._settings.is_sqlite:
+            async with unit_of_work(self._sessions) as session:
+                return await session.run_sync(write_group, self._clock, self._lease, group)
+        if self._thread is None or self._thread_engine is None or self._turn is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="homeport-heartbeats")
+            self._thread_engine = create_sqlite_thread_engine(self._settings)
+            self._turn = SqliteWriterTurn(self._settings)
+            self._types = _SqliteTypes(self._thread_engine)
+        loop = asyncio.get_running_loop()
+        engine, turn = self._thread_engine, self._turn
+        return await loop.run_in_executor(self._thread, self._write_in_thread, engine, turn, group)
 
-    @staticmethod
-    def _apply(body: HeartbeatRequest, target: _Next) -> HomeportError | None:
-        players = target.players if body.players is None else body.players
-        if players > target.max_players:
-            return _too_many_players(players, target.max_players)
-        target.players = players
-        if body.map is not None:
-            target.map = body.map
-        if body.state is not None:
-            target.state = body.state.value
-        if body.player_ids is not None:
-            target.player_ids = list(dict.fromkeys(str(p) for p in body.player_ids))
-        return None
-
-    @staticmethod
-    def _params(
-        server_id: uuid.UUID, target: _Next, now: datetime, expires: datetime
-    ) -> dict[str, Any]:
-        return {
-            "b_id": server_id,
-            "b_players": target.players,
-            "b_map": target.map,
-            "b_state": target.state,
-            "b_player_ids": target.player_ids,
-            "b_now": now,
-            "b_expires": expires,
-        }
-
-    async def _record_state_changes(
-        self, session: AsyncSession, changes: dict[uuid.UUID, _Next]
-    ) -> None:
-        for server_id, target in changes.items():
-            if target.state != target.old_state:
-                await emit(
-                    session,
-                    self._clock,
-                    topic=TOPIC,
-                    kind="server.state_changed",
-                    subject=str(server_id),
-                    data={"from": target.old_state, "to": target.state, "players": target.players},
-                )
+    def _write_in_thread(
+        self, engine: Engine, turn: SqliteWriterTurn, group: list[_Beat]
+    ) -> list[Outcome]:
+        assert self._types is not None
+        with turn, engine.begin() as connection:
+            return write_group_sqlite(connection, self._types, self._clock, self._lease, group)
