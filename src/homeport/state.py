@@ -37,7 +37,7 @@ class AppState:
             sessions=sessions,
             read_sessions=read_sessions,
             identity=build_identity(settings, clock),
-            registry=Registry(settings, clock, sessions),
+            registry=Registry(settings, clock, engine),
             bus=EventBus(settings, clock, read_sessions),
         )
 

@@ -86,6 +86,32 @@ def record(
     )
 
 
+async def record_asyncpg(
+    connection: asyncpg.Connection,
+    clock: Clock,
+    *,
+    topic: str,
+    kind: str,
+    subject: str,
+    data: dict[str, Any],
+) -> None:
+    """`record` for a hot path that holds a raw asyncpg connection in a transaction."""
+    created = clock.now()
+    event_id = await connection.fetchval(
+        "INSERT INTO events (topic, kind, subject, data, created_at)"
+        " VALUES ($1, $2, $3, $4::json, $5) RETURNING id",
+        topic,
+        kind,
+        subject,
+        orjson.dumps(data).decode(),
+        created,
+    )
+    payload = Event(event_id, topic, kind, subject, data, created).payload()
+    if len(payload) > MAX_NOTIFY_BYTES:
+        payload = orjson.dumps({"id": event_id})
+    await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, payload.decode())
+
+
 async def emit(
     session: AsyncSession,
     clock: Clock,

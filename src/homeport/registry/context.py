@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
 from homeport.identity.caches import TTLCache
@@ -30,14 +30,14 @@ class ServerTrust:
 class Registry:
     settings: Settings
     clock: Clock
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     lease: Lease = field(init=False)
     heartbeats: HeartbeatWriter = field(init=False)
     trust: TTLCache[uuid.UUID, ServerTrust] = field(init=False)
 
     def __post_init__(self) -> None:
         self.lease = Lease.of(self.settings)
-        self.heartbeats = HeartbeatWriter(self.settings, self.sessions, self.clock, self.lease)
+        self.heartbeats = HeartbeatWriter(self.settings, self.engine, self.clock, self.lease)
         self.trust = TTLCache(self.clock, self.settings.auth_cache_max_age)
 
     async def admit_plain_token(

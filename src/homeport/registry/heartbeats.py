@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Connection, Engine, String, Table, bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
+import orjson
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from homeport.clock import Clock
 from homeport.db.engine import SqliteWriterTurn, create_sqlite_thread_engine
-from homeport.db.session import unit_of_work
 from homeport.errors import HomeportError, UnprocessableContent
-from homeport.events.bus import record
+from homeport.events.bus import record, record_asyncpg
 from homeport.identity.service_keys import Caller
 from homeport.registry.errors import NotServerOwner, ServerNotRegistered
 from homeport.registry.models import Server
@@ -38,20 +39,6 @@ from homeport.settings import Settings
 
 MAX_GROUP = 1000
 _servers = cast(Table, Server.__table__)
-_UPDATE = (
-    update(_servers)
-    .where(_servers.c.id == bindparam("b_id"))
-    .values(
-        players=bindparam("b_players"),
-        map=func.coalesce(bindparam("b_map", type_=String), _servers.c.map),
-        state=bindparam("b_state"),
-        player_ids=func.coalesce(
-            bindparam("b_player_ids", type_=JSON(none_as_null=True)), _servers.c.player_ids
-        ),
-        heartbeat_at=bindparam("b_now"),
-        lease_expires_at=bindparam("b_expires"),
-    )
-)
 _SQLITE_SELECT = (
     "SELECT id, key_id, max_players, players, state FROM servers"
     " WHERE lease_expires_at > ? AND id IN ({marks})"
@@ -59,6 +46,17 @@ _SQLITE_SELECT = (
 _SQLITE_UPDATE = (
     "UPDATE servers SET players = ?, map = coalesce(?, map), state = ?,"
     " player_ids = coalesce(?, player_ids), heartbeat_at = ?, lease_expires_at = ? WHERE id = ?"
+)
+_POSTGRES_SELECT = (
+    "SELECT id, key_id, max_players, players, state FROM servers"
+    " WHERE id = ANY($1::uuid[]) AND lease_expires_at > $2 ORDER BY id FOR UPDATE"
+)
+_POSTGRES_UPDATE = (
+    "UPDATE servers AS s SET players = v.players, map = coalesce(v.map, s.map),"
+    " state = v.state, player_ids = coalesce(v.player_ids::json, s.player_ids),"
+    " heartbeat_at = $6, lease_expires_at = $7"
+    " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[])"
+    " AS v(id, players, map, state, player_ids) WHERE s.id = v.id"
 )
 Outcome = datetime | HomeportError
 _LEASE = datetime.min
@@ -160,39 +158,45 @@ def _record_state_changes(session: Session, clock: Clock, changes: dict[uuid.UUI
             )
 
 
-def write_group(session: Session, clock: Clock, lease: Lease, group: list[_Beat]) -> list[Outcome]:
-    """Apply a group of beats in the caller's transaction; one outcome per beat, in order."""
+async def write_group_postgres(
+    connection: asyncpg.Connection, clock: Clock, lease: Lease, group: list[_Beat]
+) -> list[Outcome]:
+    """Apply a group of beats in one transaction on a raw asyncpg connection: four round trips
+    and no per-row statements, whatever the group's size."""
     now = clock.now()
     expires = lease.expiry(now)
     ids = sorted({beat.server_id for beat in group})
-    result = session.execute(
-        select(
-            _servers.c.id,
-            _servers.c.key_id,
-            _servers.c.max_players,
-            _servers.c.players,
-            _servers.c.state,
-        ).where(_servers.c.id.in_(ids), _servers.c.lease_expires_at > now)
-    )
-    current = {
-        row.id: _Current(row.key_id, row.max_players, row.players, row.state) for row in result
-    }
-    outcomes, changes = decide(group, current)
-    if changes:
-        params: list[dict[str, Any]] = [
-            {
-                "b_id": server_id,
-                "b_players": target.players,
-                "b_map": target.map,
-                "b_state": target.state,
-                "b_player_ids": target.player_ids,
-                "b_now": now,
-                "b_expires": expires,
-            }
-            for server_id, target in changes.items()
-        ]
-        session.execute(_UPDATE, params)
-    _record_state_changes(session, clock, changes)
+    async with connection.transaction():
+        # FOR UPDATE in id order: every process locks rows in the same order, so concurrent
+        # groups cannot deadlock.
+        rows = await connection.fetch(_POSTGRES_SELECT, ids, now)
+        current = {row[0]: _Current(row[1], row[2], row[3], row[4]) for row in rows}
+        outcomes, changes = decide(group, current)
+        if changes:
+            targets = list(changes.items())
+            await connection.execute(
+                _POSTGRES_UPDATE,
+                [server_id for server_id, _ in targets],
+                [t.players for _, t in targets],
+                [t.map for _, t in targets],
+                [t.state for _, t in targets],
+                [
+                    None if t.player_ids is None else orjson.dumps(t.player_ids).decode()
+                    for _, t in targets
+                ],
+                now,
+                expires,
+            )
+        for server_id, target in changes.items():
+            if target.state != target.old_state:
+                await record_asyncpg(
+                    connection,
+                    clock,
+                    topic=TOPIC,
+                    kind="server.state_changed",
+                    subject=str(server_id),
+                    data={"from": target.old_state, "to": target.state, "players": target.players},
+                )
     return [expires if outcome is _LEASE else outcome for outcome in outcomes]
 
 
@@ -261,15 +265,9 @@ def write_group_sqlite(
 
 
 class HeartbeatWriter:
-    def __init__(
-        self,
-        settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        clock: Clock,
-        lease: Lease,
-    ) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock, lease: Lease) -> None:
         self._settings = settings
-        self._sessions = sessions
+        self._engine = engine
         self._clock = clock
         self._lease = lease
         self._pending: list[_Beat] = []
@@ -320,8 +318,10 @@ class HeartbeatWriter:
 
     async def _write(self, group: list[_Beat]) -> list[Outcome]:
         if not self._settings.is_sqlite:
-            async with unit_of_work(self._sessions) as session:
-                return await session.run_sync(write_group, self._clock, self._lease, group)
+            async with self._engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver = cast(asyncpg.Connection, raw.driver_connection)
+                return await write_group_postgres(driver, self._clock, self._lease, group)
         if self._thread is None or self._thread_engine is None or self._turn is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="homeport-heartbeats")
             self._thread_engine = create_sqlite_thread_engine(self._settings)
