@@ -12,11 +12,11 @@ import binascii
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
 from pydantic import Field, StringConstraints
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.clock import Clock
@@ -25,6 +25,14 @@ from homeport.registry.models import Server
 from homeport.registry.schemas import Label, ServerState, Strict, Tag
 
 MAX_QUERY_TAGS = 8
+_servers = cast(Table, Server.__table__)
+COLUMNS = [
+    column.label("game_metadata") if column.name == "metadata" else column
+    for column in _servers.c
+    if column.name not in ("key_id", "private_metadata", "player_ids")
+]
+"""What a page needs, named like `Server`'s attributes; Core rows, not ORM objects, are built
+several times faster."""
 
 
 class SortOrder(StrEnum):
@@ -61,7 +69,7 @@ def _bad_cursor() -> UnprocessableContent:
     )
 
 
-def _sort_value(row: Server, sort: SortOrder) -> Any:
+def _sort_value(row: Any, sort: SortOrder) -> Any:
     if sort is SortOrder.PLAYERS:
         return row.players
     if sort is SortOrder.NAME:
@@ -69,7 +77,7 @@ def _sort_value(row: Server, sort: SortOrder) -> Any:
     return row.created_at.isoformat()
 
 
-def encode_cursor(row: Server, sort: SortOrder) -> str:
+def encode_cursor(row: Any, sort: SortOrder) -> str:
     raw = orjson.dumps([sort.value, _sort_value(row, sort), row.id.hex])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -138,15 +146,15 @@ def _conditions(filters: ServerFilters, now: datetime) -> list[ColumnElement[boo
 
 async def list_servers(
     session: AsyncSession, clock: Clock, filters: ServerFilters, *, max_page: int
-) -> tuple[list[Server], str | None]:
+) -> tuple[list[Row[Any]], str | None]:
     """One page of live servers and the cursor of the next page (None on the last)."""
     limit = min(filters.limit, max_page)
     conditions = _conditions(filters, clock.now())
     if filters.cursor is not None:
         value, last_id = _decode_cursor(filters.cursor, filters.sort)
         conditions.append(_after(filters.sort, value, last_id))
-    query = select(Server).where(*conditions).order_by(*_order(filters.sort)).limit(limit + 1)
-    rows = list(await session.scalars(query))
+    query = select(*COLUMNS).where(*conditions).order_by(*_order(filters.sort)).limit(limit + 1)
+    rows = list(await session.execute(query))
     if len(rows) <= limit:
         return rows, None
     page = rows[:limit]

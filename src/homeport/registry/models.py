@@ -24,6 +24,7 @@ class Server(UUIDPrimaryKey, Base):
         UniqueConstraint("key_id", "address", "port", name="uq_servers_key_address_port"),
         Index("ix_servers_players_id", "players", "id"),
         Index("ix_servers_name_id", "name", "id"),
+        Index("ix_servers_created_at_id", "created_at", "id"),
     )
 
     key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("server_keys.id", ondelete="CASCADE"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette import status
 
@@ -31,7 +32,7 @@ from homeport.registry.schemas import (
     ServerOut,
     ServerPage,
 )
-from homeport.registry.views import owned_view, public_view
+from homeport.registry.views import owned_view, public_dict, public_view
 
 router = APIRouter(tags=["registry"])
 KEY_ERRORS = (identity_errors.ServerKeyInvalid, identity_errors.MissingScope)
@@ -85,7 +86,7 @@ async def browse_servers(
     filters: Annotated[ServerFilters, Query()],
     state: StateDep,
     request: Request,
-) -> ServerPage:
+) -> Response:
     """Live servers for the server browser, filtered and a page at a time. Public unless the
     `registry_list_requires_player` setting asks for a player's access token."""
     await _browser_access(request, state)
@@ -93,7 +94,8 @@ async def browse_servers(
         rows, cursor = await list_servers(
             session, state.clock, filters, max_page=state.settings.registry_page_size_max
         )
-    return ServerPage(servers=[public_view(r) for r in rows], next_cursor=cursor)
+    page = {"servers": [public_dict(row) for row in rows], "next_cursor": cursor}
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.get(

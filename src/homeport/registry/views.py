@@ -1,38 +1,70 @@
-"""How a server row is shown: to anyone in the browser, or to its own key and admins."""
+"""How a server is shown: to anyone in the browser, or to its own key and admins.
+
+The browser's pages are built as plain dicts and serialised once (no model per row): a page of
+50 servers is the registry's most frequent read.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any, Protocol
 
-from homeport.registry.models import Server
-from homeport.registry.schemas import OwnedServerOut, ServerOut, ServerState
+from homeport.registry.schemas import OwnedServerOut, ServerOut
 from homeport.registry.service import decode_tags
+from homeport.timefmt import rfc3339
 
 
-def public_view(row: Server) -> ServerOut:
+class ServerFields(Protocol):
+    """A `Server` row, or a Core row of the same columns (see `listing.COLUMNS`)."""
+
+    id: uuid.UUID
+    name: str
+    address: str
+    port: int
+    map: str
+    mode: str
+    region: str
+    version: str
+    players: int
+    max_players: int
+    tags: str
+    game_metadata: dict[str, Any]
+    password_protected: bool
+    require_join_ticket: bool
+    state: str
+    created_at: datetime
+    heartbeat_at: datetime
+
+
+def public_dict(row: ServerFields) -> dict[str, Any]:
     """Never the registering key, the private metadata or who is playing."""
-    return ServerOut(
-        id=row.id,
-        name=row.name,
-        address=row.address,
-        port=row.port,
-        map=row.map,
-        mode=row.mode,
-        region=row.region,
-        version=row.version,
-        players=row.players,
-        max_players=row.max_players,
-        tags=decode_tags(row.tags),
-        metadata=row.game_metadata,
-        password_protected=row.password_protected,
-        require_join_ticket=row.require_join_ticket,
-        state=ServerState(row.state),
-        created_at=row.created_at,
-        heartbeat_at=row.heartbeat_at,
-    )
+    return {
+        "id": str(row.id),
+        "name": row.name,
+        "address": row.address,
+        "port": row.port,
+        "map": row.map,
+        "mode": row.mode,
+        "region": row.region,
+        "version": row.version,
+        "players": row.players,
+        "max_players": row.max_players,
+        "tags": decode_tags(row.tags),
+        "metadata": row.game_metadata,
+        "password_protected": row.password_protected,
+        "require_join_ticket": row.require_join_ticket,
+        "state": row.state,
+        "created_at": rfc3339(row.created_at),
+        "heartbeat_at": rfc3339(row.heartbeat_at),
+    }
 
 
-def owned_view(row: Server) -> OwnedServerOut:
+def public_view(row: ServerFields) -> ServerOut:
+    return ServerOut.model_validate(public_dict(row))
+
+
+def owned_view(row: Any) -> OwnedServerOut:
     return OwnedServerOut(
         **public_view(row).model_dump(),
         private_metadata=row.private_metadata,

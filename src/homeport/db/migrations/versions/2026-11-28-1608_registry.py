@@ -57,6 +57,7 @@ def upgrade() -> None:
             batch_op.f("ix_servers_lease_expires_at"), ["lease_expires_at"], unique=False
         )
         batch_op.create_index("ix_servers_name_id", ["name", "id"], unique=False)
+        batch_op.create_index("ix_servers_created_at_id", ["created_at", "id"], unique=False)
         batch_op.create_index("ix_servers_players_id", ["players", "id"], unique=False)
 
     op.create_table(
@@ -107,6 +108,7 @@ def downgrade() -> None:
     with op.batch_alter_table("servers", schema=None) as batch_op:
         batch_op.drop_index("ix_servers_players_id")
         batch_op.drop_index("ix_servers_name_id")
+        batch_op.drop_index("ix_servers_created_at_id")
         batch_op.drop_index(batch_op.f("ix_servers_lease_expires_at"))
 
     op.drop_table("servers")
