@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
 from homeport.db.engine import create_engine, create_sessionmaker
+from homeport.db.reads import Reader
 from homeport.events.bus import EventBus
 from homeport.identity.context import Identity, build_identity
 from homeport.registry.context import Registry
@@ -24,6 +25,7 @@ class AppState:
     identity: Identity
     registry: Registry
     bus: EventBus
+    reader: Reader
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> AppState:
@@ -39,9 +41,11 @@ class AppState:
             identity=build_identity(settings, clock),
             registry=Registry(settings, clock, engine),
             bus=EventBus(settings, clock, read_sessions),
+            reader=Reader(settings, read_sessions),
         )
 
     async def close(self) -> None:
         await self.registry.close()
         await self.bus.close()
+        self.reader.close()
         await self.engine.dispose()

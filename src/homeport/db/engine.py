@@ -69,7 +69,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def create_sqlite_thread_engine(settings: Settings) -> Engine:
+def create_sqlite_thread_engine(settings: Settings, *, pool_size: int = 1) -> Engine:
     """A synchronous engine on the same SQLite file, for work confined to one thread.
 
     An async transaction returns to the event loop between statements, and on SQLite it holds
@@ -80,7 +80,7 @@ def create_sqlite_thread_engine(settings: Settings) -> Engine:
     assert settings.is_sqlite
     url = settings.database_url.replace("sqlite+aiosqlite://", "sqlite://", 1)
     engine = create_sync_engine(
-        url, pool_size=1, max_overflow=0, connect_args={"check_same_thread": False}
+        url, pool_size=pool_size, max_overflow=0, connect_args={"check_same_thread": False}
     )
     synchronous = settings.db_sqlite_synchronous
     event.listen(engine, "connect", lambda conn, _rec: _sqlite_connect(conn, synchronous))

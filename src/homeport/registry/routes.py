@@ -24,7 +24,7 @@ from homeport.identity import errors as identity_errors
 from homeport.openapi import problems
 from homeport.registry import errors as e
 from homeport.registry import join_tickets, service
-from homeport.registry.listing import ServerFilters, list_servers
+from homeport.registry.listing import COLUMN_NAMES, ServerFilters, list_servers
 from homeport.registry.schemas import (
     JoinTicketOut,
     RegisteredOut,
@@ -32,7 +32,7 @@ from homeport.registry.schemas import (
     ServerOut,
     ServerPage,
 )
-from homeport.registry.views import owned_view, public_dict, public_view
+from homeport.registry.views import owned_view, page_dicts, public_view
 
 router = APIRouter(tags=["registry"])
 KEY_ERRORS = (identity_errors.ServerKeyInvalid, identity_errors.MissingScope)
@@ -90,11 +90,10 @@ async def browse_servers(
     """Live servers for the server browser, filtered and a page at a time. Public unless the
     `registry_list_requires_player` setting asks for a player's access token."""
     await _browser_access(request, state)
-    async with state.read_sessions() as session:
-        rows, cursor = await list_servers(
-            session, state.clock, filters, max_page=state.settings.registry_page_size_max
-        )
-    page = {"servers": [public_dict(row) for row in rows], "next_cursor": cursor}
+    rows, cursor = await list_servers(
+        state.reader, state.clock, filters, max_page=state.settings.registry_page_size_max
+    )
+    page = {"servers": page_dicts(rows, COLUMN_NAMES), "next_cursor": cursor}
     return Response(orjson.dumps(page), media_type="application/json")
 
 

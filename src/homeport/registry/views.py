@@ -60,6 +60,41 @@ def public_dict(row: ServerFields) -> dict[str, Any]:
     }
 
 
+def page_dicts(rows: list[Any], names: list[str]) -> list[dict[str, Any]]:
+    """`public_dict` for Core rows of the columns `names`, read by position: attribute access
+    on a row costs more than building the whole dict."""
+    at = {name: index for index, name in enumerate(names)}
+    i_id, i_tags, i_meta = at["id"], at["tags"], at["game_metadata"]
+    i_created, i_beat = at["created_at"], at["heartbeat_at"]
+    plain = [
+        (name, at[name])
+        for name in (
+            "name",
+            "address",
+            "port",
+            "map",
+            "mode",
+            "region",
+            "version",
+            "players",
+            "max_players",
+            "password_protected",
+            "require_join_ticket",
+            "state",
+        )
+    ]
+    page = []
+    for row in rows:
+        item = {name: row[index] for name, index in plain}
+        item["id"] = str(row[i_id])
+        item["tags"] = decode_tags(row[i_tags])
+        item["metadata"] = row[i_meta]
+        item["created_at"] = rfc3339(row[i_created])
+        item["heartbeat_at"] = rfc3339(row[i_beat])
+        page.append(item)
+    return page
+
+
 def public_view(row: ServerFields) -> ServerOut:
     return ServerOut.model_validate(public_dict(row))
 
