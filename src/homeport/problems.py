@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,12 +29,19 @@ from homeport.errors import (
 
 log = logging.getLogger("homeport.errors")
 PROBLEM_JSON = "application/problem+json"
-# What a database that is down, restarting or locked raises (asyncpg's refused connection
-# arrives unwrapped, as ConnectionError).
+# What a database that is down, restarting, overloaded or locked raises: through SQLAlchemy,
+# or straight from the drivers where hot paths use them raw (asyncpg's refused connection
+# arrives as an OSError). Each means "retry shortly", not "we broke".
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
-    ConnectionError,
+    OSError,
+    sqlite3.OperationalError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.InterfaceError,
 )
 _BY_STATUS: dict[int, type[HomeportError]] = {
     400: BadRequest,

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, le=200)
     db_sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     """SQLite durability: NORMAL survives a crash of Homeport, FULL also power loss (slower)."""
+    db_sqlite_busy_timeout: float = Field(10.0, ge=0, le=300)
+    """Seconds a SQLite writer waits for another process's write lock before answering 503."""
     db_auto_migrate: bool | None = None
     """Upgrade the schema when serving; unset means yes for SQLite, no for PostgreSQL."""
 

@@ -54,6 +54,29 @@ async def test_bad_registration_is_refused_whole(
 
 
 @pytest.mark.parametrize(
+    "metadata",
+    [
+        '{"x": NaN}',
+        '{"x": [1, Infinity]}',
+        '{"x": "\\ud800"}',  # a lone surrogate, valid JSON text but not valid Unicode
+        '{"x": ' + "[" * 40 + "]" * 40 + "}",
+        '{"x": ' + "[" * 5000 + "]" * 5000 + "}",
+    ],
+    ids=["nan", "infinity", "lone-surrogate", "deep", "deeper-than-parsers-go"],
+)
+async def test_metadata_that_cannot_be_stored_faithfully_is_422(
+    client: httpx.AsyncClient, state: AppState, metadata: str
+) -> None:
+    key = await registry_key(state)
+    body = '{"name": "ok", "port": 7777, "max_players": 8, "metadata": ' + metadata + "}"
+    response = await client.post("/v1/servers", content=body, headers=bearer(key))
+    # Nesting past what the JSON parser itself takes is a body it could not parse: 400.
+    assert response.status_code in (400, 422), response.text
+    assert problem_type(response) in ("validation-failed", "bad-request")
+    assert await _count(state) == 0
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {"players": -1},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +74,52 @@ async def test_bad_queries_are_422(client: httpx.AsyncClient, fleet: str) -> Non
         "/v1/servers", params={"cursor": page["next_cursor"], "sort": "name"}
     )
     assert wrong_sort.status_code == 422
+
+
+def _cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("sort", "cursor"),
+    [
+        ("newest", _cursor("newest", "2026-01-01T00:00:00", uuid.uuid4().hex)),  # naive
+        ("newest", _cursor("newest", "0001-01-01T00:00:00+23:59", uuid.uuid4().hex)),
+        ("newest", _cursor("newest", "9999-12-31T23:59:59+00:00" + "0" * 64, uuid.uuid4().hex)),
+        ("players", _cursor("players", 2**70, uuid.uuid4().hex)),
+        ("players", _cursor("players", -1, uuid.uuid4().hex)),
+        ("players", _cursor("players", True, uuid.uuid4().hex)),
+        ("name", _cursor("name", "nul\x00byte", uuid.uuid4().hex)),
+        ("name", _cursor("name", "x" * 300, uuid.uuid4().hex)),
+        ("name", _cursor("name", "ok", "not-a-uuid")),
+        ("name", _cursor("name", "ok")),
+    ],
+    ids=[
+        "naive-time",
+        "before-year-1",
+        "long-time",
+        "huge-count",
+        "negative-count",
+        "bool-count",
+        "nul-in-name",
+        "long-name",
+        "bad-id",
+        "no-id",
+    ],
+)
+async def test_crafted_cursors_are_422(
+    client: httpx.AsyncClient, fleet: str, sort: str, cursor: str
+) -> None:
+    response = await client.get("/v1/servers", params={"sort": sort, "cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert problem_type(response) == "validation-failed"
+
+
+async def test_a_search_for_control_characters_is_422(
+    client: httpx.AsyncClient, fleet: str
+) -> None:
+    response = await client.get("/v1/servers", params={"q": "nul\x00"})
+    assert response.status_code == 422, response.text
 
 
 async def test_pages_hold_while_servers_change(

@@ -19,24 +19,24 @@ from sqlalchemy.ext.asyncio import (
 from homeport.settings import Settings
 
 
-def _sqlite_pragmas(dbapi_connection: Any, synchronous: str) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, settings: Settings) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes a second writer wait
     # instead of failing at once; foreign keys are off by default in SQLite. `synchronous`:
     # NORMAL keeps every commit through a crash of Homeport, FULL also through power loss, at
     # the cost of an fsync per commit (settings.db_sqlite_synchronous).
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA synchronous={synchronous}")
+    cursor.execute(f"PRAGMA synchronous={settings.db_sqlite_synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={round(settings.db_sqlite_busy_timeout * 1000)}")
     cursor.close()
 
 
 READ_ONLY = "homeport_read_only"
 
 
-def _sqlite_connect(dbapi_connection: Any, synchronous: str) -> None:
-    _sqlite_pragmas(dbapi_connection, synchronous)
+def _sqlite_connect(dbapi_connection: Any, settings: Settings) -> None:
+    _sqlite_pragmas(dbapi_connection, settings)
     # Take over BEGIN from the driver so that write transactions can ask for the write lock up
     # front: a deferred transaction that reads and then writes can fail with SQLITE_BUSY at once,
     # whatever busy_timeout says, when another connection wrote in between.
@@ -55,9 +55,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_size=settings.db_pool_size, max_overflow=0)
-        synchronous = settings.db_sqlite_synchronous
         event.listen(
-            engine.sync_engine, "connect", lambda conn, _rec: _sqlite_connect(conn, synchronous)
+            engine.sync_engine, "connect", lambda conn, _rec: _sqlite_connect(conn, settings)
         )
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
@@ -82,8 +81,7 @@ def create_sqlite_thread_engine(settings: Settings, *, pool_size: int = 1) -> En
     engine = create_sync_engine(
         url, pool_size=pool_size, max_overflow=0, connect_args={"check_same_thread": False}
     )
-    synchronous = settings.db_sqlite_synchronous
-    event.listen(engine, "connect", lambda conn, _rec: _sqlite_connect(conn, synchronous))
+    event.listen(engine, "connect", lambda conn, _rec: _sqlite_connect(conn, settings))
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 

@@ -10,18 +10,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Str
 
 from homeport.identity.models import Account
 from homeport.identity.service_sessions import IssuedSession
-
-
-def _printable(value: str) -> str:
-    if any(not ch.isprintable() for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
+from homeport.validators import printable
 
 DisplayName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
-    AfterValidator(_printable),
+    AfterValidator(printable),
 ]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 Email = Annotated[EmailStr, Field(max_length=254)]

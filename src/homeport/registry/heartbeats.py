@@ -321,7 +321,12 @@ class HeartbeatWriter:
             async with self._engine.connect() as connection:
                 raw = await connection.get_raw_connection()
                 driver = cast(asyncpg.Connection, raw.driver_connection)
-                return await write_group_postgres(driver, self._clock, self._lease, group)
+                try:
+                    return await write_group_postgres(driver, self._clock, self._lease, group)
+                except asyncpg.exceptions.TransactionRollbackError:
+                    # A deadlock or serialization failure rolled the group back whole: nothing
+                    # was written, so one more try is safe (a second failure answers 503).
+                    return await write_group_postgres(driver, self._clock, self._lease, group)
         if self._thread is None or self._thread_engine is None or self._turn is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="homeport-heartbeats")
             self._thread_engine = create_sqlite_thread_engine(self._settings)

@@ -10,19 +10,26 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, cast
 
 import orjson
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select
 
 from homeport.clock import Clock
 from homeport.db.reads import Reader
 from homeport.errors import UnprocessableContent
 from homeport.registry.models import Server
-from homeport.registry.schemas import Label, ServerState, Strict, Tag
+from homeport.registry.schemas import (
+    MAX_PLAYERS,
+    Label,
+    ServerState,
+    Strict,
+    Tag,
+)
+from homeport.validators import printable
 
 MAX_QUERY_TAGS = 8
 _servers = cast(Table, Server.__table__)
@@ -50,7 +57,10 @@ class ServerFilters(Strict):
     version: Label | None = None
     tag: Annotated[list[Tag], Field(max_length=MAX_QUERY_TAGS)] = []
     """Servers carrying every one of these tags."""
-    q: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    q: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(printable)]
+        | None
+    ) = None
     """Part of the name, any case."""
     state: ServerState | None = None
     not_full: bool = False
@@ -90,19 +100,28 @@ def _decode_cursor(cursor: str, sort: SortOrder) -> tuple[Any, uuid.UUID]:
         parsed_id = uuid.UUID(last_id)
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
         raise _bad_cursor() from exc
-    valid = {
-        SortOrder.PLAYERS: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        SortOrder.NAME: lambda v: isinstance(v, str),
-        SortOrder.NEWEST: lambda v: isinstance(v, str),
-    }
-    if kind != sort.value or not valid[sort](value):
+    if kind != sort.value:
         raise _bad_cursor()
-    if sort is SortOrder.NEWEST:
+    return _checked_value(value, sort), parsed_id
+
+
+def _checked_value(value: Any, sort: SortOrder) -> Any:
+    """The cursor's sort value, if it is one this sort could have produced: cursors come back
+    from clients, and a value the database cannot compare must be a 422, not a failed query."""
+    if sort is SortOrder.PLAYERS:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_PLAYERS:
+            return value
+    elif sort is SortOrder.NAME:
+        if isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable():
+            return value
+    elif isinstance(value, str) and len(value) <= 40:
         try:
-            value = datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise _bad_cursor() from exc
-    return value, parsed_id
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is not None:
+                return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
+    raise _bad_cursor()
 
 
 def _after(sort: SortOrder, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:

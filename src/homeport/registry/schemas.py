@@ -7,7 +7,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -16,6 +15,8 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from homeport.validators import encoded_json, printable
 
 MAX_TAGS = 16
 MAX_PLAYER_IDS = 1024
@@ -30,32 +31,27 @@ class ServerState(StrEnum):
     DRAINING = "draining"
 
 
-def _printable(value: str) -> str:
-    if any(not ch.isprintable() for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _flat_json(value: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(value)) > METADATA_HARD_LIMIT:
+    if len(encoded_json(value)) > METADATA_HARD_LIMIT:
         raise ValueError(f"must be at most {METADATA_HARD_LIMIT} bytes as JSON")
     return value
 
 
 Label = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_printable)
+    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(printable)
 ]
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-    AfterValidator(_printable),
+    AfterValidator(printable),
 ]
 Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,32}$")]
 Address = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9.:\-\[\]]{1,253}$", strip_whitespace=True)
 ]
 Metadata = Annotated[dict[str, Any], AfterValidator(_flat_json)]
-PlayerCount = Annotated[int, Field(ge=0, le=100_000)]
+MAX_PLAYERS = 100_000
+PlayerCount = Annotated[int, Field(ge=0, le=MAX_PLAYERS)]
 
 
 class Strict(BaseModel):
@@ -72,7 +68,7 @@ class RegisterRequest(Strict):
     region: Label = ""
     version: Label = ""
     players: PlayerCount = 0
-    max_players: Annotated[int, Field(ge=1, le=100_000)]
+    max_players: Annotated[int, Field(ge=1, le=MAX_PLAYERS)]
     tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] = []
     metadata: Metadata = {}
     """Shown to everyone in the server browser."""
