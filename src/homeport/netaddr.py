@@ -25,13 +25,32 @@ def _is_trusted(address: str, settings: Settings) -> bool:
     return any(ip in net for net in _networks(tuple(settings.trusted_proxies)))
 
 
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+MAX_HOPS = 32
+"""Hops examined at most: a chain of trusted proxies is short, a header can be huge."""
+
+
 def client_address(peer: str | None, forwarded_for: str | None, settings: Settings) -> str:
-    """Walk `X-Forwarded-For` from the right, skipping trusted proxies, to the first client."""
+    """Walk `X-Forwarded-For` from the right, skipping trusted proxies, to the first client.
+
+    A hop that is not an IP address was not written by a proxy we trust (they write the peer
+    they saw), so the walk stops there and the last trusted hop stands as the client: garbage
+    sent by a client never becomes an address that is stored or rate-limited on."""
     address = peer or "unknown"
     if forwarded_for is None or not _is_trusted(address, settings):
         return address
-    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        address = hop
-        if not _is_trusted(hop, settings):
+    hops = [h.strip() for h in forwarded_for.split(",")[-MAX_HOPS:]]
+    for hop in reversed(hops):
+        if not is_ip(hop):
+            break
+        address = str(ipaddress.ip_address(hop))
+        if not _is_trusted(address, settings):
             break
     return address

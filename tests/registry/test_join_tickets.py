@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
+from sqlalchemy import make_url
 
 from homeport.clock import FakeClock
 from homeport.state import AppState
@@ -120,3 +125,49 @@ async def test_no_ticket_for_full_draining_or_unknown_servers(
     assert problem_type(unknown) == "server-not-found"
     anonymous = await client.post(f"/v1/servers/{full}/join-ticket")
     assert problem_type(anonymous) == "token-missing"
+
+
+async def test_a_ticket_only_servers_key_must_name_the_server(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    key = await registry_key(state)
+    strict = (await register_server(client, key, port=4000, require_join_ticket=True))["server_id"]
+    relaxed = (await register_server(client, key, port=4001))["server_id"]
+    token = (await register(client))["access_token"]
+    # Leaving out server_id must not get round the ticket-only server's rule.
+    unnamed = await _validate(client, key, token)
+    assert unnamed.status_code == 403
+    assert problem_type(unnamed) == "join-ticket-required"
+    assert problem_type(await _validate(client, key, token, strict)) == "join-ticket-required"
+    assert (await _validate(client, key, token, relaxed)).status_code == 200
+    # Other keys are unaffected, and once the strict server leaves, so is this one.
+    assert (await _validate(client, await registry_key(state), token)).status_code == 200
+    deleted = await client.delete(f"/v1/servers/{strict}", headers=bearer(key))
+    assert deleted.status_code == 204
+    assert (await _validate(client, key, token)).status_code == 200
+
+
+async def test_a_ticket_for_a_server_deleted_meanwhile_is_404_not_500(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    if state.settings.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time: the deletion cannot overlap the insert")
+    key = await registry_key(state)
+    server_id = (await register_server(client, key))["server_id"]
+    token = (await register(client))["access_token"]
+    dsn = make_url(state.settings.database_url).set(drivername="postgresql")
+    other = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        deletion = other.transaction()
+        await deletion.start()
+        await other.execute("DELETE FROM servers WHERE id = $1", uuid.UUID(server_id))
+        asked = asyncio.create_task(
+            client.post(f"/v1/servers/{server_id}/join-ticket", headers=bearer(token))
+        )
+        await asyncio.sleep(0.3)  # the ticket's insert now waits on the deleted row's lock
+        await deletion.commit()
+        response = await asyncio.wait_for(asked, 10)
+    finally:
+        await other.close()
+    assert response.status_code == 404, response.text
+    assert problem_type(response) == "server-not-found"

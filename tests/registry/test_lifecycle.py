@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import httpx
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, make_url, select
 
 from homeport.clock import FakeClock
 from homeport.db.session import unit_of_work
@@ -129,6 +132,37 @@ async def test_missed_lease_vanishes_at_once_and_is_purged(
     async with state.read_sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Server)) == 0
     assert (await _event_kinds(state))[-1] == "server.expired"
+
+
+async def test_purge_spares_a_server_renewed_while_it_runs(
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+) -> None:
+    """A replica whose clock runs behind renews a lease the purging replica sees as lapsed:
+    the row it holds locked is skipped, and once renewed it is no longer purged."""
+    if state.settings.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time: no purge overlaps a renewal")
+    key = await registry_key(state)
+    server_id = (await register_server(client, key))["server_id"]
+    clock.advance(91)
+    dsn = make_url(state.settings.database_url).set(drivername="postgresql")
+    other = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        renewal = other.transaction()
+        await renewal.start()
+        await other.execute(
+            "UPDATE servers SET lease_expires_at = $1 WHERE id = $2",
+            clock.now() + timedelta(seconds=90),
+            uuid.UUID(server_id),
+        )
+        async with unit_of_work(state.sessions) as session:
+            assert await asyncio.wait_for(purge_expired(session, state.clock), 5) == 0
+        await renewal.commit()
+    finally:
+        await other.close()
+    async with unit_of_work(state.sessions) as session:
+        assert await purge_expired(session, state.clock) == 0
+    assert await _listed_ids(client) == [server_id]
+    assert "server.expired" not in await _event_kinds(state)
 
 
 async def test_reregistering_replaces_the_entry(client: httpx.AsyncClient, state: AppState) -> None:

@@ -32,7 +32,7 @@ async def fleet(client: httpx.AsyncClient, state: AppState) -> str:
         ("Bravo", {"map": "island", "mode": "pve", "region": "us", "players": 16}),
         ("Charlie", {"map": "desert", "mode": "pvp", "region": "eu", "players": 0}),
         ("Delta_100%", {"map": "desert", "version": "2.0", "password_protected": True}),
-        ("Echo", {"map": "island", "region": "eu", "players": 9, "tags": ["hc", "modded"]}),
+        ("Echo", {"map": "island", "region": "eu", "players": 9, "tags": ["hc", "Modded"]}),
     ]
     for port, (name, fields) in enumerate(specs, start=7000):
         await register_server(client, key, name=name, port=port, max_players=16, **fields)
@@ -45,6 +45,7 @@ async def test_filters(client: httpx.AsyncClient, fleet: str) -> None:
     assert await _names(client, version="2.0") == ["Delta_100%"]
     assert await _names(client, tag="hc") == ["Echo", "Alpha"]
     assert await _names(client, tag=["hc", "modded"]) == ["Echo"]
+    assert await _names(client, tag="MODDED") == ["Echo"]  # case-blind on both databases
     assert await _names(client, not_full="true", map="island") == ["Echo", "Alpha"]
     assert await _names(client, not_empty="true", map="desert") == []
     assert await _names(client, has_password="true") == ["Delta_100%"]

@@ -34,11 +34,14 @@ class Registry:
     lease: Lease = field(init=False)
     heartbeats: HeartbeatWriter = field(init=False)
     trust: TTLCache[uuid.UUID, ServerTrust] = field(init=False)
+    ticket_only_keys: TTLCache[uuid.UUID, bool] = field(init=False)
+    """Whether a key has live servers that admit players by join ticket only."""
 
     def __post_init__(self) -> None:
         self.lease = Lease.of(self.settings)
         self.heartbeats = HeartbeatWriter(self.settings, self.engine, self.clock, self.lease)
         self.trust = TTLCache(self.clock, self.settings.auth_cache_max_age)
+        self.ticket_only_keys = TTLCache(self.clock, self.settings.auth_cache_max_age)
 
     async def admit_plain_token(
         self, read: async_sessionmaker[AsyncSession], caller: Caller, server_id: uuid.UUID
@@ -63,6 +66,32 @@ class Registry:
             raise NotServerOwner()
         if trust.require_join_ticket:
             raise JoinTicketRequired()
+
+    async def admit_unnamed_plain_token(
+        self, read: async_sessionmaker[AsyncSession], caller: Caller
+    ) -> None:
+        """Refuse an access token validated without a `server_id` by a key that runs servers
+        demanding join tickets: otherwise such a server could skip its own rule by not saying
+        who it is. (Another replica's fresh registration is seen within `auth_cache_max_age`.)"""
+        ticket_only = self.ticket_only_keys.get(caller.key_id)
+        if ticket_only is None:
+            async with read() as session:
+                found = await session.scalar(
+                    select(Server.id)
+                    .where(
+                        Server.key_id == caller.key_id,
+                        Server.require_join_ticket.is_(True),
+                        Server.lease_expires_at > self.clock.now(),
+                    )
+                    .limit(1)
+                )
+            ticket_only = found is not None
+            self.ticket_only_keys.put(caller.key_id, ticket_only)
+        if ticket_only:
+            raise JoinTicketRequired(
+                "This key runs servers that admit players by join ticket only: pass the"
+                " server_id, and a join ticket for ticket-only servers"
+            )
 
     async def close(self) -> None:
         await self.heartbeats.close()

@@ -85,5 +85,5 @@ async def heartbeat(server_id: uuid.UUID, body: HeartbeatRequest | None = None) 
     """Keep a registered server in the list for another lease, and update what changed. Every
     field is optional; an empty body only renews the lease. A `server-not-registered` problem
     (unknown id, or the lease ran out) means: register again. Server key with scope `registry`;
-    only the key that registered the server may heartbeat it."""
+    only the key that registered the server (or an admin key) may heartbeat it."""
     raise AssertionError(SERVED_BARE)

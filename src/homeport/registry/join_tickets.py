@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.clock import Clock
@@ -23,7 +24,7 @@ from homeport.identity.errors import PlayerBanned, SessionRevoked
 from homeport.identity.models import Account, Session
 from homeport.identity.service_keys import Caller
 from homeport.identity.service_validate import player_profile
-from homeport.registry.errors import JoinTicketInvalid, ServerNotJoinable
+from homeport.registry.errors import JoinTicketInvalid, ServerNotFound, ServerNotJoinable
 from homeport.registry.models import JoinTicket, Server
 from homeport.registry.schemas import ServerState
 from homeport.registry.service import get_live
@@ -71,6 +72,10 @@ async def issue(
             expires_at=expires,
         )
     )
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # the server deregistered or expired in the meantime
+        raise ServerNotFound() from exc
     return IssuedTicket(ticket, server, expires)
 
 

@@ -64,6 +64,8 @@ async def register_server(
     row = await service.register(
         session, state.clock, state.settings, caller, body, client_address=address
     )
+    if row.require_join_ticket:
+        state.registry.ticket_only_keys.put(caller.key_id, True)
     return RegisteredOut(
         server_id=row.id,
         heartbeat_interval=state.registry.lease.interval,
@@ -121,6 +123,7 @@ async def deregister_server(
     """Remove a server from the list at once: the graceful shutdown path. Only the key that
     registered it (or an admin key) may."""
     await service.deregister(session, state.clock, caller, server_id)
+    state.registry.ticket_only_keys.pop(caller.key_id)  # asked again on the next validate
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

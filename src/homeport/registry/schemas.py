@@ -45,7 +45,10 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     AfterValidator(printable),
 ]
-Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,32}$")]
+Tag = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,32}$"), AfterValidator(str.lower)
+]
+"""Tags compare case-blind on every database: they are stored and matched in lower case."""
 Address = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9.:\-\[\]]{1,253}$", strip_whitespace=True)
 ]

@@ -21,6 +21,7 @@ from homeport.clock import Clock
 from homeport.errors import UnprocessableContent
 from homeport.events.bus import emit
 from homeport.identity.service_keys import Caller
+from homeport.netaddr import is_ip
 from homeport.registry.errors import NotServerOwner, RegistrationRaced, ServerNotFound
 from homeport.registry.models import JoinTicket, Server
 from homeport.registry.schemas import RegisterRequest
@@ -92,6 +93,16 @@ async def register(
     """Register a server; the same key registering the same address:port replaces its entry."""
     _check_metadata(settings, body)
     address = body.address or client_address
+    if not body.address and not is_ip(client_address):
+        raise UnprocessableContent(
+            errors=[
+                {
+                    "loc": ["body", "address"],
+                    "msg": "The request's source address is unknown: send the address",
+                    "type": "missing",
+                }
+            ]
+        )
     now = clock.now()
     old = await session.scalar(
         select(Server).where(
@@ -175,7 +186,11 @@ async def deregister(
 
 
 async def purge_expired(session: AsyncSession, clock: Clock) -> int:
-    """Delete a batch of servers whose lease ran out, recording each expiry; the count."""
+    """Delete a batch of servers whose lease ran out, recording each expiry; the count.
+
+    The DELETE repeats the lease test and reports what it removed: a server renewed or
+    replaced after the SELECT (a heartbeat stamped by a replica whose clock runs a little
+    behind, a re-registration) stays, and gets no `server.expired` event."""
     now = clock.now()
     rows = list(
         await session.scalars(
@@ -183,8 +198,19 @@ async def purge_expired(session: AsyncSession, clock: Clock) -> int:
             .where(Server.lease_expires_at <= now)
             .order_by(Server.lease_expires_at)
             .limit(PURGE_BATCH)
+            .with_for_update(skip_locked=True)
         )
     )
+    if rows:
+        deleted = set(
+            await session.scalars(
+                delete(Server)
+                .where(Server.id.in_([r.id for r in rows]), Server.lease_expires_at <= now)
+                .returning(Server.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        rows = [row for row in rows if row.id in deleted]
     for row in rows:
         await emit(
             session,
@@ -194,7 +220,5 @@ async def purge_expired(session: AsyncSession, clock: Clock) -> int:
             subject=str(row.id),
             data=_event_data(row, heartbeat_at=row.heartbeat_at.isoformat()),
         )
-    if rows:
-        await session.execute(delete(Server).where(Server.id.in_([r.id for r in rows])))
     await session.execute(delete(JoinTicket).where(JoinTicket.expires_at <= now))
     return len(rows)

@@ -64,6 +64,8 @@ class ValidateEndpoint(BareEndpoint):
             )
         if body.server_id is not None:
             await state.registry.admit_plain_token(state.read_sessions, caller, body.server_id)
+        else:
+            await state.registry.admit_unnamed_plain_token(state.read_sessions, caller)
         result = await validate_player_token(
             state.read_sessions, ident, player_token=body.player_token
         )
