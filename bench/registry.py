@@ -17,8 +17,9 @@ replaces the entry. Then:
   PUT with a small JSON body (a new player count), the key as Bearer and no Content-Type, as
   the Godot game server sends it. A 5-second warm-up run precedes the measured one.
 - list pages: a set of browser queries with `limit=50` (several filter combinations, some
-  sorted by name, some the page after a `next_cursor` fetched beforehand), driven by `wrk` with
-  a few connections after a 5-second warm-up.
+  sorted by name, some the page after a `next_cursor` fetched beforehand), driven by `wrk`
+  after a 5-second warm-up: first over one connection (a page's own latency), then over four
+  (pages under load, on cores shared with wrk).
 
 The server runs with `HOMEPORT_REGISTRY_HEARTBEAT_INTERVAL=600`, a 30-minute lease: on a
 small machine registering 10,000 servers can take longer than the default 90-second lease, and
@@ -287,7 +288,8 @@ def bench_one(db: str, args: argparse.Namespace, measured: list[Measurement]) ->
             flush=True,
         )
         script = list_script([path for path, _, _ in paths])
-        measured.append(timed(db, args, "list", live, script, args.list_connections))
+        for connections in args.list_connections:
+            measured.append(timed(db, args, "list", live, script, connections))
         return live_count == len(ids)
     raise AssertionError("unreachable")
 
@@ -301,9 +303,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         help="seconds of the list measurement (default 10, or --duration if shorter)",
     )
-    parser.add_argument("--list-connections", type=int, default=4)
+    parser.add_argument(
+        "--list-connections",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 4],
+        help="comma-separated connection counts, one list run each (default 1,4: one browser"
+        " alone, then four at once)",
+    )
     args = parser.parse_args(argv)
     require_positive(parser, args)
+    if not args.list_connections or min(args.list_connections) < 1:
+        parser.error("--list-connections takes positive counts")
     if args.list_duration is None:
         args.list_duration = min(10, args.duration)
     return args

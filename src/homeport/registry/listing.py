@@ -16,7 +16,7 @@ from typing import Annotated, Any, cast
 
 import orjson
 from pydantic import AfterValidator, Field, StringConstraints
-from sqlalchemy import ColumnElement, Row, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Table, func, select, tuple_
 
 from homeport.clock import Clock
 from homeport.db.reads import Reader
@@ -125,11 +125,13 @@ def _checked_value(value: Any, sort: SortOrder) -> Any:
 
 
 def _after(sort: SortOrder, value: Any, last_id: uuid.UUID) -> ColumnElement[bool]:
+    # Row values, not `a < v OR (a = v AND id < last)`: both databases turn a row-value
+    # comparison into one range of the sort index, where the OR form can fall back to a scan.
     if sort is SortOrder.PLAYERS:
-        return or_(Server.players < value, and_(Server.players == value, Server.id < last_id))
+        return tuple_(Server.players, Server.id) < tuple_(value, last_id)
     if sort is SortOrder.NAME:
-        return or_(Server.name > value, and_(Server.name == value, Server.id > last_id))
-    return or_(Server.created_at < value, and_(Server.created_at == value, Server.id < last_id))
+        return tuple_(Server.name, Server.id) > tuple_(value, last_id)
+    return tuple_(Server.created_at, Server.id) < tuple_(value, last_id)
 
 
 def _order(sort: SortOrder) -> list[Any]:
