@@ -16,6 +16,7 @@ from homeport import __version__, health, problems
 from homeport.background import leader_loops
 from homeport.clock import Clock, SystemClock
 from homeport.identity.routes import router as identity_router
+from homeport.leaderboards.routes import router as leaderboards_router
 from homeport.middleware import JsonBodyMiddleware
 from homeport.registry import heartbeat_endpoint
 from homeport.registry.heartbeat_endpoint import HeartbeatEndpoint
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(health.router)
     app.include_router(identity_router)
     app.include_router(registry_router)
+    app.include_router(leaderboards_router)
     max_body = settings.http_max_body_bytes
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=max_body)
     app.bare_routes[validate.PATH] = ValidateEndpoint(state)

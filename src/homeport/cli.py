@@ -6,9 +6,7 @@ so `homeport keys create` in another terminal acts on the database the server us
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from granian import Granian
@@ -16,40 +14,23 @@ from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 
 from homeport import __version__
+from homeport.cli_support import load_settings, run, with_session
 from homeport.clock import SystemClock
 from homeport.db import migrate as migrations
-from homeport.db.engine import create_engine, create_sessionmaker
-from homeport.db.session import unit_of_work
-from homeport.errors import HomeportError
 from homeport.identity import server_keys
 from homeport.identity import service_keys as keys_service
 from homeport.identity.server_keys import KeyKind
 from homeport.identity.signing import KeyStore
+from homeport.leaderboards import cli as leaderboards_cli
 from homeport.settings import Settings
 from homeport.timefmt import rfc3339
 
 app = typer.Typer(help="Homeport: platform backend for Godot 4 dedicated-server games.")
 keys_app = typer.Typer(help="Server API keys, admin keys and token signing keys.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(leaderboards_cli.app, name="leaderboards")
 
-T = TypeVar("T")
 SHUTDOWN_GRACE_SECONDS = 30
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:
-        typer.echo(f"Invalid settings: {exc}", err=True)
-        raise typer.Exit(2) from exc
-
-
-def _run(make: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(make())  # type: ignore[arg-type]
-    except HomeportError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -63,8 +44,8 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
     """Upgrade the database schema (SQLite file or PostgreSQL) to the newest revision."""
-    settings = _settings()
-    _run(lambda: migrations.upgrade(settings, revision))
+    settings = load_settings()
+    run(lambda: migrations.upgrade(settings, revision))
     typer.echo(f"database at {revision}")
 
 
@@ -75,11 +56,11 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
 ) -> None:
     """Start the backend (embedded default: SQLite and keys in HOMEPORT_DATA_DIR)."""
-    settings = _settings()
+    settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.auto_migrate:
-        _run(lambda: migrations.upgrade(settings))
-    elif not _run(lambda: migrations.is_at_head(settings)):
+        run(lambda: migrations.upgrade(settings))
+    elif not run(lambda: migrations.is_at_head(settings)):
         typer.echo("The database schema is not current: run `homeport migrate` first.", err=True)
         raise typer.Exit(1)
     # Create the signing key before workers start, so they do not race to make one each.
@@ -110,19 +91,6 @@ def _safe_url(settings: Settings) -> str:
     return url
 
 
-async def _with_session(
-    settings: Settings, work: Callable[..., Awaitable[T]], *args: object, **kwargs: object
-) -> T:
-    if settings.auto_migrate:
-        await migrations.upgrade(settings)
-    engine = create_engine(settings)
-    try:
-        async with unit_of_work(create_sessionmaker(engine)) as session:
-            return await work(session, *args, **kwargs)
-    finally:
-        await engine.dispose()
-
-
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="A unique name, e.g. the fleet or host it is for")],
@@ -132,7 +100,7 @@ def keys_create(
     admin: Annotated[bool, typer.Option("--admin", help="Create an admin key")] = False,
 ) -> None:
     """Create a key and print it once, on the last line (only its hash is stored)."""
-    settings = _settings()
+    settings = load_settings()
     try:
         scope_set = server_keys.parse_scopes(scopes)
     except ValueError as exc:
@@ -142,8 +110,8 @@ def keys_create(
         typer.echo("error: --name must have 1 to 64 characters", err=True)
         raise typer.Exit(2)
     kind = KeyKind.ADMIN if admin else KeyKind.SERVER
-    created = _run(
-        lambda: _with_session(
+    created = run(
+        lambda: with_session(
             settings,
             keys_service.create_key,
             SystemClock(),
@@ -160,8 +128,8 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (names, kinds, scopes, state), never the keys themselves."""
-    settings = _settings()
-    rows = _run(lambda: _with_session(settings, keys_service.list_keys))
+    settings = load_settings()
+    rows = run(lambda: with_session(settings, keys_service.list_keys))
     for row in rows:
         state = f"revoked {rfc3339(row.revoked_at)}" if row.revoked_at else "active"
         typer.echo(f"{row.name}\t{row.kind}\t{row.scopes}\t{rfc3339(row.created_at)}\t{state}")
@@ -170,15 +138,15 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name")]) -> None:
     """Revoke a key; servers using it are refused within HOMEPORT_AUTH_CACHE_TTL seconds."""
-    settings = _settings()
-    _run(lambda: _with_session(settings, keys_service.revoke_key, SystemClock(), None, name=name))
+    settings = load_settings()
+    run(lambda: with_session(settings, keys_service.revoke_key, SystemClock(), None, name=name))
     typer.echo(f"revoked {name}")
 
 
 @keys_app.command("rotate-signing")
 def keys_rotate_signing() -> None:
     """Start signing tokens with a new key; the old one verifies until its tokens expire."""
-    settings = _settings()
+    settings = load_settings()
     key = KeyStore(settings, SystemClock()).rotate()
     typer.echo(f"new signing key {key.kid}")
 

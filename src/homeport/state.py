@@ -11,6 +11,7 @@ from homeport.db.engine import create_engine, create_sessionmaker
 from homeport.db.reads import Reader
 from homeport.events.bus import EventBus
 from homeport.identity.context import Identity, build_identity
+from homeport.leaderboards.context import Leaderboards
 from homeport.registry.context import Registry
 from homeport.settings import Settings
 
@@ -24,6 +25,7 @@ class AppState:
     read_sessions: async_sessionmaker[AsyncSession]
     identity: Identity
     registry: Registry
+    leaderboards: Leaderboards
     bus: EventBus
     reader: Reader
 
@@ -40,12 +42,14 @@ class AppState:
             read_sessions=read_sessions,
             identity=build_identity(settings, clock),
             registry=Registry(settings, clock, engine),
+            leaderboards=Leaderboards(settings, clock, engine),
             bus=EventBus(settings, clock, read_sessions),
             reader=Reader(settings, read_sessions),
         )
 
     async def close(self) -> None:
         await self.registry.close()
+        await self.leaderboards.close()
         await self.bus.close()
         self.reader.close()
         await self.engine.dispose()

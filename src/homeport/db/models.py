@@ -3,6 +3,15 @@
 from homeport.db.base import Base
 from homeport.events import models as event_models
 from homeport.identity import models as identity_models
+from homeport.leaderboards import models as leaderboard_models
+from homeport.players import models as player_models
 from homeport.registry import models as registry_models
 
-__all__ = ["Base", "event_models", "identity_models", "registry_models"]
+__all__ = [
+    "Base",
+    "event_models",
+    "identity_models",
+    "leaderboard_models",
+    "player_models",
+    "registry_models",
+]

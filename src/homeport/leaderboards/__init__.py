@@ -1,0 +1,1 @@
+"""Leaderboards: ranked records per board and period, submitted by dedicated servers."""

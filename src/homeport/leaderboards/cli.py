@@ -1,0 +1,7 @@
+"""`homeport leaderboards …`: manage boards from the command line."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Leaderboards: create, list and delete boards.")

@@ -1,0 +1,3 @@
+"""Tables of the leaderboards."""
+
+from __future__ import annotations
