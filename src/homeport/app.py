@@ -18,6 +18,7 @@ from homeport.clock import Clock, SystemClock
 from homeport.identity.routes import router as identity_router
 from homeport.leaderboards.routes import router as leaderboards_router
 from homeport.middleware import JsonBodyMiddleware
+from homeport.players.routes import router as players_router
 from homeport.registry import heartbeat_endpoint
 from homeport.registry.heartbeat_endpoint import HeartbeatEndpoint
 from homeport.registry.routes import router as registry_router
@@ -87,9 +88,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(health.router)
     app.include_router(identity_router)
     app.include_router(registry_router)
+    app.include_router(players_router)
     app.include_router(leaderboards_router)
     max_body = settings.http_max_body_bytes
-    app.add_middleware(JsonBodyMiddleware, max_body_bytes=max_body)
+    app.add_middleware(
+        JsonBodyMiddleware,
+        max_body_bytes=max_body,
+        larger={"/v1/players/": max(max_body, settings.players_request_max_bytes)},
+    )
     app.bare_routes[validate.PATH] = ValidateEndpoint(state)
     app.bare_patterns.append((heartbeat_endpoint.matches, HeartbeatEndpoint(state)))
     app.bare_declarations += validate.declarations.routes

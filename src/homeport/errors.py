@@ -9,10 +9,12 @@ stable `type` (`urn:homeport:problem:<slug>`) that clients and dedicated servers
     │                               SessionRevoked, PlayerBanned, ServerKeyInvalid, ...
     ├── Forbidden (403)             identity.errors: MissingScope
     ├── NotFound (404)
-    ├── Conflict (409)              identity.errors: EmailTaken, AlreadyLinked
+    ├── Conflict (409)              identity.errors: EmailTaken, AlreadyLinked;
+    │                               players.errors: VersionConflict, InsufficientItems
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── UnprocessableContent (422)  request bodies that fail validation
+    ├── PreconditionRequired (428)  players.errors: VersionRequired, IdempotencyKeyRequired
     ├── RateLimited (429)           carries `retry_after` seconds
     └── Unavailable (503)
 """
@@ -111,6 +113,12 @@ class UnprocessableContent(HomeportError):
     status = 422
     slug = "validation-failed"
     title = "Request body or parameters are invalid"
+
+
+class PreconditionRequired(HomeportError):
+    status = 428
+    slug = "precondition-required"
+    title = "This request must say which state it expects"
 
 
 class RateLimited(HomeportError):

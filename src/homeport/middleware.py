@@ -76,9 +76,19 @@ async def read_body(receive: Receive, max_body_bytes: int) -> bytes:
 
 
 class JsonBodyMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, larger: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger = tuple((larger or {}).items())
+        """Path prefixes whose bodies may be bigger (a player's whole save, in one batch)."""
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.larger:
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -88,17 +98,18 @@ class JsonBodyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope["path"])
         try:
-            untyped = check_body_headers(scope["headers"], self.max_body_bytes)
+            untyped = check_body_headers(scope["headers"], limit)
         except HomeportError as error:
             await problem_response(error, scope["path"])(scope, _no_body, send)
             return
         if untyped:
             headers = [*scope["headers"], (b"content-type", b"application/json")]
             scope = {**scope, "headers": headers}
-        await self.app(scope, self._limited(receive), send)
+        await self.app(scope, self._limited(receive, limit), send)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         seen = 0
 
         async def limited_receive() -> Message:
@@ -106,8 +117,8 @@ class JsonBodyMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
-                    raise too_large(self.max_body_bytes)
+                if seen > limit:
+                    raise too_large(limit)
             return message
 
         return limited_receive

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,6 +34,21 @@ def _config_file() -> Path | None:
         return path
     default = Path(DEFAULT_CONFIG_FILE)
     return default if default.is_file() else None
+
+
+class CollectionRule(BaseModel):
+    """Access to one collection of player documents. Servers (scope `players:read` or
+    `players:write`) always may; these say what players may."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    read: Literal["public", "owner", "server"] = "server"
+    """public: any player; owner: the player the documents belong to; server: no player."""
+    write: Literal["owner", "server"] = "server"
+    """owner: the player may write their own documents; server: only servers may."""
+    unversioned_writes: bool = False
+    """Allow writes without a version (last writer wins); otherwise a write must name the
+    version it replaces, so a stale server cannot overwrite newer data."""
 
 
 class Settings(BaseSettings):
@@ -94,6 +109,25 @@ class Settings(BaseSettings):
     registry_metadata_max_bytes: int = Field(4096, ge=64, le=65_536)
     """Size limit of a server's `metadata` and `private_metadata`, each, as compact JSON."""
     registry_join_ticket_ttl: int = Field(60, ge=5, le=3600)
+
+    players_collections: dict[str, CollectionRule] = Field(
+        default_factory=lambda: {
+            "profile": CollectionRule(read="owner", write="server"),
+            "settings": CollectionRule(read="owner", write="owner", unversioned_writes=True),
+        }
+    )
+    """Who may read and write each collection of player documents; any other collection is
+    read and written by servers only, with versions."""
+    players_validate_collections: list[str] = ["profile"]
+    """Collections whose documents `POST /v1/validate` returns in `data`."""
+    players_document_max_bytes: int = Field(65_536, ge=256, le=1_048_576)
+    """Largest player document, as compact JSON."""
+    players_player_max_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
+    """All of one player's documents together, as compact JSON."""
+    players_request_max_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
+    """Largest request body under `/v1/players/` (a batch saving several documents at once)."""
+    players_idempotency_ttl: int = Field(86_400, ge=60, le=30 * 86_400)
+    """Seconds an inventory `Idempotency-Key` is remembered (its retry answers the same)."""
 
     http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -51,5 +51,5 @@ class AppState:
         await self.registry.close()
         await self.leaderboards.close()
         await self.bus.close()
-        self.reader.close()
+        await self.reader.close()
         await self.engine.dispose()

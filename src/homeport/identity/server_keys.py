@@ -27,7 +27,16 @@ class KeyKind(StrEnum):
 PREFIXES = {KeyKind.SERVER: "hp_sk_", KeyKind.ADMIN: "hp_admin_"}
 
 SCOPES = frozenset(
-    {"validate", "registry", "players", "leaderboards", "matchmaking", "fleet", "worlds"}
+    {
+        "validate",
+        "registry",
+        "players:read",
+        "players:write",
+        "leaderboards",
+        "matchmaking",
+        "fleet",
+        "worlds",
+    }
 )
 
 

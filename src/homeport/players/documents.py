@@ -1,0 +1,279 @@
+"""Player documents: read, write whole, merge-patch, delete, several at once, all versioned.
+
+Every write of a player runs with that player's account row locked (PostgreSQL) or under
+SQLite's one write lock, so version checks and the storage quota see no concurrent write of
+the same player; different players never wait for each other. A batch is one transaction:
+one refused item and nothing of it is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from homeport.clock import Clock
+from homeport.errors import HomeportError, UnprocessableContent
+from homeport.identity.models import Account
+from homeport.players.access import rule_for
+from homeport.players.errors import (
+    DocumentNotFound,
+    DocumentTooLarge,
+    PlayerDataFull,
+    PlayerNotFound,
+    VersionConflict,
+    VersionRequired,
+)
+from homeport.players.models import PlayerDocument
+from homeport.players.schemas import WriteOp
+from homeport.settings import Settings
+from homeport.validators import encoded_json
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    op: WriteOp
+    collection: str
+    key: str
+    value: dict[str, Any] | None = None
+    patch: dict[str, Any] | None = None
+    version: int | None = None
+    """The version the writer last read (0: the document must not exist); None: unversioned."""
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    collection: str
+    key: str
+    version: int
+    """0 after a delete."""
+    updated_at: datetime
+    value: dict[str, Any] | None
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396: objects merge key by key, `null` removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for name, change in patch.items():
+        if change is None:
+            result.pop(name, None)
+        else:
+            result[name] = merge_patch(result.get(name), change)
+    return result
+
+
+def _invalid(field: str, message: str) -> UnprocessableContent:
+    return UnprocessableContent(
+        errors=[{"loc": ["body", field], "msg": message, "type": "value_error"}]
+    )
+
+
+async def lock_player(session: AsyncSession, settings: Settings, player_id: uuid.UUID) -> None:
+    """Take the player's write turn, or PlayerNotFound. SQLite's write transactions already
+    run one at a time."""
+    query = select(Account.id).where(Account.id == player_id)
+    if not settings.is_sqlite:
+        query = query.with_for_update()
+    if await session.scalar(query) is None:
+        raise PlayerNotFound()
+
+
+async def require_player(session: AsyncSession, player_id: uuid.UUID) -> None:
+    if await session.scalar(select(Account.id).where(Account.id == player_id)) is None:
+        raise PlayerNotFound()
+
+
+def _check_version(settings: Settings, write: Write, existing: PlayerDocument | None) -> None:
+    if write.version is None:
+        if not rule_for(settings, write.collection).unversioned_writes:
+            raise VersionRequired(
+                f"Send the version this write replaces (If-Match or `version`; 0 to create):"
+                f" the '{write.collection}' collection takes no unversioned writes"
+            )
+        return
+    current = existing.version if existing is not None else 0
+    if write.version != current:
+        raise VersionConflict(current_version=current)
+
+
+def _new_value(write: Write, existing: PlayerDocument | None) -> dict[str, Any]:
+    if write.op is WriteOp.PUT:
+        if write.value is None:
+            raise _invalid("value", "A put needs the whole document as `value`")
+        return write.value
+    if write.patch is None:
+        raise _invalid("patch", "A patch needs a merge patch object")
+    merged = merge_patch(existing.value if existing is not None else {}, write.patch)
+    assert isinstance(merged, dict)  # a patch object always merges into an object
+    return merged
+
+
+def _encoded_size(settings: Settings, value: dict[str, Any]) -> int:
+    try:
+        size = len(encoded_json(value))
+    except ValueError as exc:
+        raise _invalid("value", f"The document {exc}") from exc
+    limit = settings.players_document_max_bytes
+    if size > limit:
+        raise DocumentTooLarge(
+            f"The document is {size} bytes as JSON; the limit is {limit}", max_bytes=limit
+        )
+    return size
+
+
+async def write_documents(
+    session: AsyncSession,
+    clock: Clock,
+    settings: Settings,
+    player_id: uuid.UUID,
+    writes: list[Write],
+) -> list[Written]:
+    """Apply `writes` in order, all or none; the version each left behind (0: deleted)."""
+    await lock_player(session, settings, player_id)
+    now = clock.now()
+    names = {(w.collection, w.key) for w in writes}
+    rows = await session.scalars(
+        select(PlayerDocument).where(
+            PlayerDocument.account_id == player_id,
+            tuple_(PlayerDocument.collection, PlayerDocument.key).in_(names),
+        )
+    )
+    documents: dict[tuple[str, str], PlayerDocument | None] = {
+        (row.collection, row.key): row for row in rows
+    }
+    written: list[Written] = []
+    for index, write in enumerate(writes):
+        try:
+            written.append(await _apply(session, settings, player_id, now, write, documents))
+        except HomeportError as exc:
+            if len(writes) > 1:
+                exc.extras["index"] = index
+            raise
+    await session.flush()
+    total = await session.scalar(
+        select(func.coalesce(func.sum(PlayerDocument.size), 0)).where(
+            PlayerDocument.account_id == player_id
+        )
+    )
+    limit = settings.players_player_max_bytes
+    if int(total or 0) > limit:
+        raise PlayerDataFull(
+            f"The player's documents would take {total} bytes; the limit is {limit}",
+            max_bytes=limit,
+        )
+    return written
+
+
+async def _apply(
+    session: AsyncSession,
+    settings: Settings,
+    player_id: uuid.UUID,
+    now: datetime,
+    write: Write,
+    documents: dict[tuple[str, str], PlayerDocument | None],
+) -> Written:
+    name = (write.collection, write.key)
+    existing = documents.get(name)
+    if write.op is WriteOp.DELETE and existing is None:
+        raise DocumentNotFound()
+    if write.op is WriteOp.DELETE:
+        _check_version(settings, write, existing)
+        assert existing is not None
+        await session.delete(existing)
+        documents[name] = None
+        return Written(write.collection, write.key, 0, now, None)
+    # A malformed document is refused as such, whatever version it names.
+    value = _new_value(write, existing)
+    size = _encoded_size(settings, value)
+    _check_version(settings, write, existing)
+    if existing is None:
+        existing = PlayerDocument(
+            account_id=player_id,
+            collection=write.collection,
+            key=write.key,
+            value=value,
+            version=1,
+            size=size,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(existing)
+        documents[name] = existing
+    else:
+        existing.value = value
+        existing.version += 1
+        existing.size = size
+        existing.updated_at = now
+    return Written(write.collection, write.key, existing.version, now, value)
+
+
+async def get_document(
+    session: AsyncSession, player_id: uuid.UUID, collection: str, key: str
+) -> PlayerDocument:
+    row = await session.get(PlayerDocument, (player_id, collection, key))
+    if row is None:
+        await require_player(session, player_id)
+        raise DocumentNotFound()
+    return row
+
+
+async def collection_documents(
+    session: AsyncSession, player_id: uuid.UUID, collection: str
+) -> list[PlayerDocument]:
+    rows = list(
+        await session.scalars(
+            select(PlayerDocument)
+            .where(PlayerDocument.account_id == player_id, PlayerDocument.collection == collection)
+            .order_by(PlayerDocument.key)
+        )
+    )
+    if not rows:
+        await require_player(session, player_id)
+    return rows
+
+
+async def document_index(session: AsyncSession, player_id: uuid.UUID) -> list[Any]:
+    """Every document of the player without its value: collection, key, version, size, time."""
+    rows = list(
+        await session.execute(
+            select(
+                PlayerDocument.collection,
+                PlayerDocument.key,
+                PlayerDocument.version,
+                PlayerDocument.size,
+                PlayerDocument.updated_at,
+            )
+            .where(PlayerDocument.account_id == player_id)
+            .order_by(PlayerDocument.collection, PlayerDocument.key)
+        )
+    )
+    if not rows:
+        await require_player(session, player_id)
+    return rows
+
+
+async def spawn_data(
+    session: AsyncSession, player_id: uuid.UUID, collections: list[str]
+) -> dict[str, dict[str, Any]]:
+    """What `POST /v1/validate` hands the server with the player: the documents of the
+    configured collections, each with its version (to send back with the next save)."""
+    data: dict[str, dict[str, Any]] = {name: {} for name in collections}
+    if not collections:
+        return data
+    rows = await session.execute(
+        select(
+            PlayerDocument.collection,
+            PlayerDocument.key,
+            PlayerDocument.value,
+            PlayerDocument.version,
+        ).where(PlayerDocument.account_id == player_id, PlayerDocument.collection.in_(collections))
+    )
+    for collection, key, value, version in rows:
+        data[collection][key] = {"value": value, "version": version}
+    return data
