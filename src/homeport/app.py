@@ -18,6 +18,7 @@ from homeport.clock import Clock, SystemClock
 from homeport.identity.routes import router as identity_router
 from homeport.leaderboards.routes import router as leaderboards_router
 from homeport.middleware import JsonBodyMiddleware
+from homeport.players.inventory_routes import router as inventory_router
 from homeport.players.routes import router as players_router
 from homeport.registry import heartbeat_endpoint
 from homeport.registry.heartbeat_endpoint import HeartbeatEndpoint
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(identity_router)
     app.include_router(registry_router)
     app.include_router(players_router)
+    app.include_router(inventory_router)
     app.include_router(leaderboards_router)
     max_body = settings.http_max_body_bytes
     app.add_middleware(

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from homeport.db.session import unit_of_work
 from homeport.events import bus
 from homeport.leader import LeaderLoop, Leadership
+from homeport.players import inventory
 from homeport.registry.service import PURGE_BATCH, purge_expired
 from homeport.state import AppState
 
@@ -39,6 +40,17 @@ def _events_prune(state: AppState) -> Callable[[], Awaitable[None]]:
     return work
 
 
+def _idempotency_purge(state: AppState) -> Callable[[], Awaitable[None]]:
+    async def work() -> None:
+        while True:
+            async with unit_of_work(state.sessions) as session:
+                purged = await inventory.purge_idempotency(session, state.clock, state.settings)
+            if purged < inventory.PURGE_BATCH:
+                return
+
+    return work
+
+
 def leader_loops(state: AppState) -> list[LeaderLoop]:
     settings = state.settings
     check = settings.leader_check_interval
@@ -56,5 +68,12 @@ def leader_loops(state: AppState) -> list[LeaderLoop]:
             work=_events_prune(state),
             check_interval=check,
             name="events-prune",
+        ),
+        LeaderLoop(
+            Leadership(settings, "idempotency-purge"),
+            interval=min(3600.0, settings.players_idempotency_ttl / 4),
+            work=_idempotency_purge(state),
+            check_interval=check,
+            name="idempotency-purge",
         ),
     ]

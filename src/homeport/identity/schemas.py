@@ -121,6 +121,8 @@ class ValidateResponse(BaseModel):
     player: ValidatedPlayer
     session: ValidatedSession
     data: dict[str, object]
+    """The player's documents of the collections in `players_validate_collections` (default
+    `profile`): `{collection: {key: {"value": {...}, "version": n}}}`."""
     server_id: uuid.UUID | None = None
     """The server a join ticket was for; null for an access token."""
 

@@ -82,6 +82,7 @@ async def issue(
 @dataclass(frozen=True, slots=True)
 class Admitted:
     player: dict[str, object]
+    account_id: uuid.UUID
     session_id: uuid.UUID
     session_expires_at: datetime
     server_id: uuid.UUID
@@ -129,5 +130,5 @@ async def redeem(
     if account.banned:
         raise PlayerBanned()
     return Admitted(
-        player_profile(account), player_session.id, player_session.expires_at, server.id
+        player_profile(account), account.id, player_session.id, player_session.expires_at, server.id
     )

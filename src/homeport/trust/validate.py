@@ -7,6 +7,7 @@ write, so it takes the write path.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from homeport.identity.service_keys import authenticate_key, require_scope
 from homeport.identity.service_validate import validate_player_token
 from homeport.middleware import read_body
 from homeport.openapi import problems
+from homeport.players import documents
 from homeport.registry import errors as registry_errors
 from homeport.registry import join_tickets
 from homeport.state import AppState
@@ -58,7 +60,7 @@ class ValidateEndpoint(BareEndpoint):
                         "id": str(admitted.session_id),
                         "expires_at": rfc3339(admitted.session_expires_at),
                     },
-                    "data": {},
+                    "data": await self._spawn_data(admitted.account_id),
                     "server_id": str(admitted.server_id),
                 }
             )
@@ -69,7 +71,17 @@ class ValidateEndpoint(BareEndpoint):
         result = await validate_player_token(
             state.read_sessions, ident, player_token=body.player_token
         )
-        return orjson.dumps(result.body())
+        answer = result.body()
+        answer["data"] = await self._spawn_data(result.claims.player_id)
+        return orjson.dumps(answer)
+
+    async def _spawn_data(self, account_id: uuid.UUID) -> dict[str, Any]:
+        """The player's documents a server needs to spawn them (settings decide which)."""
+        collections = self.state.settings.players_validate_collections
+        if not collections:
+            return {}
+        rows = await self.state.reader.rows(documents.spawn_query(account_id, collections))
+        return documents.spawn_data(collections, rows)
 
 
 declarations = APIRouter()
