@@ -220,3 +220,17 @@ async def unban(
     """Lift a ban. Sessions revoked by the ban stay revoked."""
     account = await accounts.set_banned(session, state.identity, account_id=player_id, banned=False)
     return AdminPlayerOut.of(account)
+
+
+@router.delete(
+    "/v1/admin/players/{player_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(e.ServerKeyInvalid, e.AdminKeyRequired, e.PlayerNotFound),
+)
+async def erase(
+    player_id: uuid.UUID, state: StateDep, session: SessionDep, _admin: AdminDep
+) -> Response:
+    """Erase a player: the account and everything kept about them (documents, inventory and
+    its ledger, leaderboard records, sessions, devices), all at once. Irreversible."""
+    await accounts.erase(session, state.identity, account_id=player_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -227,3 +227,16 @@ async def set_banned(
     record(session, ident.clock, EventKind.ACCOUNT, str(account_id))
     ident.caches.forget_account(account_id)
     return account
+
+
+async def erase(session: AsyncSession, ident: Identity, *, account_id: uuid.UUID) -> None:
+    """Delete a player and everything kept about them (GDPR-style erasure), in one transaction:
+    sessions, devices, documents, inventory and its ledger, leaderboard records and join tickets
+    go with the account (their foreign keys cascade). Sessions are revoked first, so every
+    process's validate cache drops them as it would after a ban."""
+    await get_account_or_raise(session, account_id)
+    await revoke_all_sessions(session, ident, account_id, reason="erased")
+    record(session, ident.clock, EventKind.ACCOUNT, str(account_id))
+    await session.flush()
+    await session.execute(delete(Account).where(Account.id == account_id))
+    ident.caches.forget_account(account_id)
