@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from wrk_script import lua_string as lua_string
+from wrk_script import wrk_lua as wrk_lua
 
 REPO = Path(__file__).resolve().parent.parent
 PG_CLUSTER = REPO / "scripts" / "pg-cluster"
@@ -235,82 +237,6 @@ def create_key(live: Live, scopes: str) -> str:
     if not key.startswith("hp_sk_"):
         raise BenchError(f"no server key in `homeport keys create` output:\n{output}")
     return key
-
-
-def lua_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
-
-
-def wrk_lua(prelude: str, entries: list[str], request: str) -> str:
-    """Lua for wrk that cycles through `entries` (Lua expressions), each thread from its own
-    offset so the threads do not send the same request at once. `request` is a Lua expression
-    of `entry` giving the raw request (`wrk.format(...)`); each is rendered once, in `init`,
-    so the harness costs wrk nothing per request. `prelude` sets wrk's method and headers."""
-    listed = ",\n".join("  " + entry for entry in entries)
-    return f"""\
-{prelude}
-
-local entries = {{
-{listed}
-}}
-
-local threads = {{}}
-local thread_count = 0
-
-function setup(thread)
-  thread_count = thread_count + 1
-  thread:set("thread_index", thread_count)
-  table.insert(threads, thread)
-end
-
-local prepared = {{}}
-local counter = 0
-non200 = 0
-sample_status = 0
-sample_body = ""
-
-function init(args)
-  for i, entry in ipairs(entries) do
-    prepared[i] = {request}
-  end
-  counter = ((thread_index or 1) - 1) * math.floor(#prepared / 2)
-end
-
-function request()
-  counter = counter % #prepared + 1
-  return prepared[counter]
-end
-
-function response(status, headers, body)
-  if status ~= 200 then
-    non200 = non200 + 1
-    if sample_status == 0 then
-      sample_status = status
-      sample_body = body or ""
-    end
-  end
-end
-
-function done(summary, latency, requests)
-  local total = 0
-  local status = 0
-  local body = ""
-  for _, thread in ipairs(threads) do
-    total = total + (thread:get("non200") or 0)
-    local s = thread:get("sample_status") or 0
-    if status == 0 and s ~= 0 then
-      status = s
-      body = thread:get("sample_body") or ""
-    end
-  end
-  io.write(string.format("bench-non200: %d\\n", total))
-  if status ~= 0 then
-    io.write(string.format("bench-sample-status: %d\\n", status))
-    io.write("bench-sample-body: " .. string.gsub(body, "\\n", " ") .. "\\n")
-  end
-end
-"""
 
 
 TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}

@@ -6,6 +6,7 @@ ETag; writes name the version they replace with `If-Match` (or `version` in a pu
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
@@ -83,9 +84,10 @@ def _if_match(header: str | None, body_version: int | None) -> int | None:
     return version
 
 
-def _document_out(written: Written) -> DocumentOut:
+def _document_out(player_id: uuid.UUID, written: Written) -> DocumentOut:
     assert written.value is not None
     return DocumentOut(
+        player_id=player_id,
         collection=written.collection,
         key=written.key,
         value=written.value,
@@ -163,6 +165,7 @@ async def read_collection(
         collection=collection,
         documents=[
             DocumentOut(
+                player_id=player_id,
                 collection=r.collection,
                 key=r.key,
                 value=r.value,
@@ -190,6 +193,7 @@ async def read_document(
         row = await documents.get_document(session, player_id, collection, key)
     response.headers.update(_etag(row.version))
     return DocumentOut(
+        player_id=player_id,
         collection=row.collection,
         key=row.key,
         value=row.value,
@@ -205,14 +209,14 @@ async def _write_one(
     player: str,
     write: Write,
     response: Response,
-) -> Written:
+) -> tuple[uuid.UUID, Written]:
     player_id = access.resolve_player(caller, player)
     access.require_write(caller, state.settings, player_id, write.collection)
     (written,) = await documents.write_documents(
         session, state.clock, state.settings, player_id, [write]
     )
     response.headers.update(_etag(written.version))
-    return written
+    return player_id, written
 
 
 @router.put(DOCUMENT, response_model=DocumentOut, responses=problems(*WRITE_ERRORS))
@@ -231,7 +235,7 @@ async def put_document(
     or `version` (0: create only); a stale version gets 409 `version-conflict`."""
     version = _if_match(if_match, body.version)
     write = Write(WriteOp.PUT, collection, key, value=body.value, version=version)
-    return _document_out(await _write_one(caller, state, session, player, write, response))
+    return _document_out(*await _write_one(caller, state, session, player, write, response))
 
 
 @router.patch(DOCUMENT, response_model=DocumentOut, responses=problems(*WRITE_ERRORS))
@@ -249,7 +253,7 @@ async def patch_document(
     """Change part of the document with an RFC 7396 merge patch (`null` removes a field).
     Name the version it applies to with `If-Match`; a missing document is patched from `{}`."""
     write = Write(WriteOp.PATCH, collection, key, patch=patch, version=_if_match(if_match, None))
-    return _document_out(await _write_one(caller, state, session, player, write, response))
+    return _document_out(*await _write_one(caller, state, session, player, write, response))
 
 
 @router.delete(

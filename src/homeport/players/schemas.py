@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -48,6 +49,7 @@ class BatchRequest(Strict):
 
 
 class DocumentOut(BaseModel):
+    player_id: uuid.UUID
     collection: str
     key: str
     value: dict[str, Any]

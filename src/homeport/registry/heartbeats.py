@@ -1,33 +1,21 @@
-"""Heartbeats, written in groups: one transaction for every beat that arrived meanwhile.
-
-Tens of thousands of servers beating every 30 s is thousands of writes a second. One
-transaction per beat would spend its time in BEGIN/COMMIT (and, on SQLite, queue on the one
-write lock). Instead each beat joins the next group; a single task writes the group in one
-transaction and only then answers every beat in it. A 2xx therefore still means "committed",
-and a busy process writes bigger groups rather than more transactions.
-
-On SQLite the group's transaction runs whole in one worker thread (see
-`db.engine.create_sqlite_thread_engine`), so the write lock, shared with every other process,
-is held for the statements only, never while the event loop serves other requests.
-"""
+"""Heartbeats, written in groups (see `homeport.db.groups`): one transaction for every beat
+that arrived meanwhile, so tens of thousands of servers beating every 30 s cost hundreds of
+transactions a second, not thousands."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
 import asyncpg
 import orjson
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from homeport.clock import Clock
-from homeport.db.engine import SqliteWriterTurn, create_sqlite_thread_engine
+from homeport.db.groups import GroupWriter, SqliteColumns, sqlite_cursor
 from homeport.errors import HomeportError, UnprocessableContent
 from homeport.events.bus import record, record_asyncpg
 from homeport.identity.service_keys import Caller
@@ -37,9 +25,6 @@ from homeport.registry.schemas import HeartbeatRequest
 from homeport.registry.service import TOPIC, Lease
 from homeport.settings import Settings
 
-MAX_GROUP = 900
-"""Beats per transaction: SQLite builds before 3.32 take at most 999 bound values a statement."""
-_servers = cast(Table, Server.__table__)
 _SQLITE_SELECT = (
     "SELECT id, key_id, max_players, players, state FROM servers"
     " WHERE lease_expires_at > ? AND id IN ({marks})"
@@ -64,14 +49,11 @@ _LEASE = datetime.min
 """Stands for "the new lease" in `decide`'s outcomes; the writer fills in the time."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Beat:
     server_id: uuid.UUID
     caller: Caller
     body: HeartbeatRequest
-    answer: asyncio.Future[datetime] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 @dataclass(slots=True)
@@ -162,42 +144,41 @@ def _record_state_changes(session: Session, clock: Clock, changes: dict[uuid.UUI
 async def write_group_postgres(
     connection: asyncpg.Connection, clock: Clock, lease: Lease, group: list[_Beat]
 ) -> list[Outcome]:
-    """Apply a group of beats in one transaction on a raw asyncpg connection: four round trips
-    and no per-row statements, whatever the group's size."""
+    """Apply a group of beats inside the caller's transaction on a raw asyncpg connection:
+    a few round trips and no per-row statements, whatever the group's size."""
     now = clock.now()
     expires = lease.expiry(now)
     ids = sorted({beat.server_id for beat in group})
-    async with connection.transaction():
-        # FOR UPDATE in id order: every process locks rows in the same order, so concurrent
-        # groups cannot deadlock.
-        rows = await connection.fetch(_POSTGRES_SELECT, ids, now)
-        current = {row[0]: _Current(row[1], row[2], row[3], row[4]) for row in rows}
-        outcomes, changes = decide(group, current)
-        if changes:
-            targets = list(changes.items())
-            await connection.execute(
-                _POSTGRES_UPDATE,
-                [server_id for server_id, _ in targets],
-                [t.players for _, t in targets],
-                [t.map for _, t in targets],
-                [t.state for _, t in targets],
-                [
-                    None if t.player_ids is None else orjson.dumps(t.player_ids).decode()
-                    for _, t in targets
-                ],
-                now,
-                expires,
+    # FOR UPDATE in id order: every process locks rows in the same order, so concurrent
+    # groups cannot deadlock.
+    rows = await connection.fetch(_POSTGRES_SELECT, ids, now)
+    current = {row[0]: _Current(row[1], row[2], row[3], row[4]) for row in rows}
+    outcomes, changes = decide(group, current)
+    if changes:
+        targets = list(changes.items())
+        await connection.execute(
+            _POSTGRES_UPDATE,
+            [server_id for server_id, _ in targets],
+            [t.players for _, t in targets],
+            [t.map for _, t in targets],
+            [t.state for _, t in targets],
+            [
+                None if t.player_ids is None else orjson.dumps(t.player_ids).decode()
+                for _, t in targets
+            ],
+            now,
+            expires,
+        )
+    for server_id, target in changes.items():
+        if target.state != target.old_state:
+            await record_asyncpg(
+                connection,
+                clock,
+                topic=TOPIC,
+                kind="server.state_changed",
+                subject=str(server_id),
+                data={"from": target.old_state, "to": target.state, "players": target.players},
             )
-        for server_id, target in changes.items():
-            if target.state != target.old_state:
-                await record_asyncpg(
-                    connection,
-                    clock,
-                    topic=TOPIC,
-                    kind="server.state_changed",
-                    subject=str(server_id),
-                    data={"from": target.old_state, "to": target.state, "players": target.players},
-                )
     return [expires if outcome is _LEASE else outcome for outcome in outcomes]
 
 
@@ -205,20 +186,11 @@ class _SqliteTypes:
     """SQLAlchemy's own conversions for the columns the raw SQLite statements touch."""
 
     def __init__(self, engine: Engine) -> None:
-        dialect = engine.dialect
-        columns = _servers.c
-
-        def binder(column: Any) -> Any:
-            return column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
-
-        def reader(column: Any) -> Any:
-            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            return processor or (lambda v: v)
-
-        self.id_in = binder(columns.id)
-        self.id_out = reader(columns.id)
-        self.time_in = binder(columns.heartbeat_at)
-        self.json_in = binder(columns.player_ids)
+        columns = SqliteColumns(engine, Server.__table__)
+        self.id_in = columns.bind("id")
+        self.id_out = columns.read("id")
+        self.time_in = columns.bind("heartbeat_at")
+        self.json_in = columns.bind("player_ids")
 
 
 def write_group_sqlite(
@@ -229,7 +201,7 @@ def write_group_sqlite(
     now = clock.now()
     expires = lease.expiry(now)
     ids = sorted({beat.server_id for beat in group})
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor = sqlite_cursor(connection)
     try:
         cursor.execute(
             _SQLITE_SELECT.format(marks=",".join("?" * len(ids))),
@@ -265,81 +237,27 @@ def write_group_sqlite(
     return [expires if outcome is _LEASE else outcome for outcome in outcomes]
 
 
-class HeartbeatWriter:
+class HeartbeatWriter(GroupWriter[_Beat, datetime]):
+    thread_name = "homeport-heartbeats"
+
     def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock, lease: Lease) -> None:
-        self._settings = settings
-        self._engine = engine
+        super().__init__(settings, engine)
         self._clock = clock
         self._lease = lease
-        self._pending: list[_Beat] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        self._thread_engine: Engine | None = None
-        self._turn: SqliteWriterTurn | None = None
         self._types: _SqliteTypes | None = None
 
     async def beat(self, caller: Caller, server_id: uuid.UUID, body: HeartbeatRequest) -> datetime:
         """Refresh the server's lease and apply the update; the new lease expiry, once committed."""
-        beat = _Beat(server_id, caller, body)
-        self._pending.append(beat)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_groups())
-        return await beat.answer
+        return await self.submit(_Beat(server_id, caller, body))
 
-    async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
-            self._thread = None
-        if self._thread_engine is not None:
-            self._thread_engine.dispose()
-            self._thread_engine = None
-        if self._turn is not None:
-            self._turn.close()
-            self._turn = None
+    def prepare_sqlite(self, engine: Engine) -> None:
+        self._types = _SqliteTypes(engine)
 
-    async def _write_groups(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            try:
-                outcomes = await self._write(group)
-            except Exception as exc:  # the whole group failed: each beat learns why
-                for beat in group:
-                    if not beat.answer.done():
-                        beat.answer.set_exception(exc)
-                continue
-            for beat, outcome in zip(group, outcomes, strict=True):
-                if beat.answer.done():  # the caller went away
-                    continue
-                if isinstance(outcome, HomeportError):
-                    beat.answer.set_exception(outcome)
-                else:
-                    beat.answer.set_result(outcome)
-
-    async def _write(self, group: list[_Beat]) -> list[Outcome]:
-        if not self._settings.is_sqlite:
-            async with self._engine.connect() as connection:
-                raw = await connection.get_raw_connection()
-                driver = cast(asyncpg.Connection, raw.driver_connection)
-                try:
-                    return await write_group_postgres(driver, self._clock, self._lease, group)
-                except asyncpg.exceptions.TransactionRollbackError:
-                    # A deadlock or serialization failure rolled the group back whole: nothing
-                    # was written, so one more try is safe (a second failure answers 503).
-                    return await write_group_postgres(driver, self._clock, self._lease, group)
-        if self._thread is None or self._thread_engine is None or self._turn is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="homeport-heartbeats")
-            self._thread_engine = create_sqlite_thread_engine(self._settings)
-            self._turn = SqliteWriterTurn(self._settings)
-            self._types = _SqliteTypes(self._thread_engine)
-        loop = asyncio.get_running_loop()
-        engine, turn = self._thread_engine, self._turn
-        return await loop.run_in_executor(self._thread, self._write_in_thread, engine, turn, group)
-
-    def _write_in_thread(
-        self, engine: Engine, turn: SqliteWriterTurn, group: list[_Beat]
+    async def write_postgres(
+        self, connection: asyncpg.Connection, items: list[_Beat]
     ) -> list[Outcome]:
+        return await write_group_postgres(connection, self._clock, self._lease, items)
+
+    def write_sqlite(self, connection: Connection, items: list[_Beat]) -> list[Outcome]:
         assert self._types is not None
-        with turn, engine.begin() as connection:
-            return write_group_sqlite(connection, self._types, self._clock, self._lease, group)
+        return write_group_sqlite(connection, self._types, self._clock, self._lease, items)
