@@ -113,7 +113,7 @@ async def current_versions(base: str, key: str, players: list[str]) -> list[int]
         return list(await asyncio.gather(*(one(p) for p in players)))
 
 
-def save_script(key: str, players: list[str], versions: list[int]) -> str:
+def save_script(key: str, players: list[str], versions: list[int], threads: int) -> str:
     """Lua for wrk: PUT each player's profile with If-Match from the last answer for it."""
     prelude = f'wrk.method = "PUT"\nauth = {lua_string("Bearer " + key)}\nversions = {{}}'
     entries = [
@@ -132,7 +132,7 @@ def save_script(key: str, players: list[str], versions: list[int]) -> str:
         "    if id and version then versions[id] = tonumber(version) end\n"
         "  end"
     )
-    return wrk_lua(prelude, entries, "", build=build, on_response=on_response)
+    return wrk_lua(prelude, entries, "", build=build, on_response=on_response, threads=threads)
 
 
 def bench_one(db: str, args: argparse.Namespace, measured: list[Measurement]) -> None:
@@ -142,11 +142,12 @@ def bench_one(db: str, args: argparse.Namespace, measured: list[Measurement]) ->
         players = asyncio.run(make_players(live.base, key, args.players))
         print(f"  {db}: {len(players)} players, each with a 1 KiB profile", flush=True)
         script = live.work / "saves.lua"
-        script.write_text(save_script(key, players, [1] * len(players)))
+        threads = min(WRK_THREADS, args.connections)
+        script.write_text(save_script(key, players, [1] * len(players), threads))
         url = f"{live.base}/v1/players"
         run_wrk(url, script, args.connections, WARMUP_SECONDS)
         versions = asyncio.run(current_versions(live.base, key, players))
-        script.write_text(save_script(key, players, versions))
+        script.write_text(save_script(key, players, versions, threads))
         measurement = Measurement(
             "saves",
             db,

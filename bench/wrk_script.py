@@ -16,6 +16,7 @@ def wrk_lua(
     *,
     build: str | None = None,
     on_response: str = "",
+    threads: int = 1,
 ) -> str:
     """Lua for wrk that cycles through `entries` (Lua expressions), each thread from its own
     offset so the threads do not send the same request at once. `request` is a Lua expression
@@ -25,7 +26,8 @@ def wrk_lua(
     For requests that depend on earlier answers (a version to send back), `build` is a Lua
     expression of `entry` evaluated per request instead, over this thread's share of the
     entries only (so no two threads touch one entry), and `on_response` is Lua run on every
-    answer with `status`, `headers` and `body` in scope."""
+    answer with `status`, `headers` and `body` in scope. `threads` is wrk's `-t`: the shares
+    are fixed before any thread starts."""
     listed = ",\n".join("  " + entry for entry in entries)
     if build is None:
         prepare = f"prepared[i] = {request}"
@@ -36,7 +38,7 @@ def wrk_lua(
         prepare = "prepared[#prepared + 1] = entry"
         send = f"local entry = prepared[counter]\n  return {build}"
         start = "counter = 0"
-        share = "(i - 1) % (thread_total or 1) == (thread_index or 1) - 1"
+        share = f"(i - 1) % {threads} == (thread_index or 1) - 1"
     return f"""\
 {prelude}
 
@@ -51,9 +53,6 @@ function setup(thread)
   thread_count = thread_count + 1
   thread:set("thread_index", thread_count)
   table.insert(threads, thread)
-  for _, t in ipairs(threads) do
-    t:set("thread_total", thread_count)
-  end
 end
 
 local prepared = {{}}

@@ -18,8 +18,10 @@ from homeport.clock import Clock, SystemClock
 from homeport.identity.routes import router as identity_router
 from homeport.leaderboards.routes import router as leaderboards_router
 from homeport.middleware import JsonBodyMiddleware
+from homeport.players import save_endpoint
 from homeport.players.inventory_routes import router as inventory_router
 from homeport.players.routes import router as players_router
+from homeport.players.save_endpoint import SaveEndpoint
 from homeport.registry import heartbeat_endpoint
 from homeport.registry.heartbeat_endpoint import HeartbeatEndpoint
 from homeport.registry.routes import router as registry_router
@@ -39,7 +41,8 @@ class HomeportApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bare_routes: dict[str, ASGIApp] = {}
-        self.bare_patterns: list[tuple[Callable[[str], bool], ASGIApp]] = []
+        self.bare_patterns: list[tuple[Callable[[str, str], bool], ASGIApp]] = []
+        """(matches(method, path), endpoint): the first match serves the request."""
         self.bare_declarations: list[BaseRoute] = []
         """Routes FastAPI documents but never serves: the bare endpoints' OpenAPI."""
 
@@ -48,7 +51,8 @@ class HomeportApp(FastAPI):
             path = scope["path"]
             endpoint = self.bare_routes.get(path)
             if endpoint is None:
-                endpoint = next((a for match, a in self.bare_patterns if match(path)), None)
+                method = scope["method"]
+                endpoint = next((a for match, a in self.bare_patterns if match(method, path)), None)
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
@@ -99,7 +103,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         larger={"/v1/players/": max(max_body, settings.players_request_max_bytes)},
     )
     app.bare_routes[validate.PATH] = ValidateEndpoint(state)
-    app.bare_patterns.append((heartbeat_endpoint.matches, HeartbeatEndpoint(state)))
+    app.bare_patterns.append(
+        (lambda _method, path: heartbeat_endpoint.matches(path), HeartbeatEndpoint(state))
+    )
+    app.bare_patterns.append((save_endpoint.matches, SaveEndpoint(state)))
     app.bare_declarations += validate.declarations.routes
     app.bare_declarations += heartbeat_endpoint.declarations.routes
     _document_bare_endpoints(app)

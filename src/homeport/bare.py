@@ -22,6 +22,7 @@ from homeport.problems import DATABASE_UNAVAILABLE, problem_response
 log = logging.getLogger("homeport.http")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 M = TypeVar("M", bound=BaseModel)
+Answer = tuple[bytes, list[tuple[bytes, bytes]]]
 
 
 def authorization(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> str | None:
@@ -54,7 +55,8 @@ class BareEndpoint:
 
     method = "POST"
 
-    async def answer(self, scope: Scope, receive: Receive) -> bytes:
+    async def answer(self, scope: Scope, receive: Receive) -> bytes | Answer:
+        """The 200 body, or the body and extra headers (an ETag, say)."""
         raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,7 +81,10 @@ class BareEndpoint:
                 scope, receive, send
             )
             return
-        headers = [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
+        extra: list[tuple[bytes, bytes]] = []
+        if isinstance(payload, tuple):
+            payload, extra = payload
+        headers = [*JSON_HEADERS, *extra, (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

@@ -12,6 +12,7 @@ from homeport.db.reads import Reader
 from homeport.events.bus import EventBus
 from homeport.identity.context import Identity, build_identity
 from homeport.leaderboards.context import Leaderboards
+from homeport.players.context import Players
 from homeport.registry.context import Registry
 from homeport.settings import Settings
 
@@ -26,6 +27,7 @@ class AppState:
     identity: Identity
     registry: Registry
     leaderboards: Leaderboards
+    players: Players
     bus: EventBus
     reader: Reader
 
@@ -43,6 +45,7 @@ class AppState:
             identity=build_identity(settings, clock),
             registry=Registry(settings, clock, engine),
             leaderboards=Leaderboards(settings, clock, engine),
+            players=Players(settings, clock, engine),
             bus=EventBus(settings, clock, read_sessions),
             reader=Reader(settings, read_sessions),
         )
@@ -50,6 +53,7 @@ class AppState:
     async def close(self) -> None:
         await self.registry.close()
         await self.leaderboards.close()
+        await self.players.close()
         await self.bus.close()
         await self.reader.close()
         await self.engine.dispose()

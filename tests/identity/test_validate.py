@@ -68,7 +68,7 @@ async def test_seed_request_without_content_type_validates(
     assert "email" not in got["player"]
     assert got["session"]["id"] == pair["session_id"]
     assert got["session"]["expires_at"] == pair["expires_at"].replace("+00:00", "Z")
-    assert got["data"] == {}
+    assert got["data"] == {"profile": {}}  # the spawn collections, empty for a new player
 
 
 @pytest.mark.parametrize(

@@ -12,12 +12,17 @@ from homeport.identity.server_keys import PREFIXES
 from homeport.identity.service_keys import authenticate_key
 from homeport.identity.service_sessions import authenticate_player
 from homeport.players.access import DataCaller
+from homeport.state import AppState
 
 _KEY_PREFIXES = tuple(PREFIXES.values())
 
 
 async def get_data_caller(request: Request, state: StateDep) -> DataCaller:
-    token = bearer(request)
+    return await data_caller(state, bearer(request))
+
+
+async def data_caller(state: AppState, token: str | None) -> DataCaller:
+    """The key (by its prefix) or the player's access token behind a Bearer credential."""
     if token is None:
         raise TokenMissing()
     if token.startswith(_KEY_PREFIXES):

@@ -115,17 +115,19 @@ def _new_value(write: Write, existing: PlayerDocument | None) -> dict[str, Any]:
     return merged
 
 
-def _encoded_size(settings: Settings, value: dict[str, Any]) -> int:
+def encoded_size(settings: Settings, value: dict[str, Any]) -> tuple[str, int]:
+    """The document as stored (compact JSON) and its size in bytes, or why it cannot be."""
     try:
-        size = len(encoded_json(value))
+        encoded = encoded_json(value)
     except ValueError as exc:
         raise _invalid("value", f"The document {exc}") from exc
+    size = len(encoded)
     limit = settings.players_document_max_bytes
     if size > limit:
         raise DocumentTooLarge(
             f"The document is {size} bytes as JSON; the limit is {limit}", max_bytes=limit
         )
-    return size
+    return encoded.decode(), size
 
 
 async def write_documents(
@@ -191,7 +193,7 @@ async def _apply(
         return Written(write.collection, write.key, 0, now, None)
     # A malformed document is refused as such, whatever version it names.
     value = _new_value(write, existing)
-    size = _encoded_size(settings, value)
+    _, size = encoded_size(settings, value)
     _check_version(settings, write, existing)
     if existing is None:
         existing = PlayerDocument(

@@ -11,14 +11,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Response, status
 
+from homeport.bare import SERVED_BARE
 from homeport.deps import SessionDep, StateDep
-from homeport.errors import UnprocessableContent
 from homeport.identity import errors as identity_errors
 from homeport.openapi import problems
 from homeport.players import access, documents
 from homeport.players import errors as e
 from homeport.players.callers import DataCallerDep
 from homeport.players.documents import Write, Written
+from homeport.players.save_endpoint import requested_version
 from homeport.players.schemas import (
     BatchOut,
     BatchRequest,
@@ -59,29 +60,6 @@ IfMatch = Annotated[str | None, Header(max_length=32)]
 
 def _etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
-
-
-def _if_match(header: str | None, body_version: int | None) -> int | None:
-    """The version a write names: `If-Match: "3"` (or 3, or W/"3"), or the body's."""
-    if header is None:
-        return body_version
-    text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 10:
-        raise UnprocessableContent(
-            errors=[{"loc": ["header", "if-match"], "msg": "Not a version", "type": "value_error"}]
-        )
-    version = int(text)
-    if body_version is not None and body_version != version:
-        raise UnprocessableContent(
-            errors=[
-                {
-                    "loc": ["body", "version"],
-                    "msg": "Disagrees with If-Match",
-                    "type": "value_error",
-                }
-            ]
-        )
-    return version
 
 
 def _document_out(player_id: uuid.UUID, written: Written) -> DocumentOut:
@@ -225,17 +203,12 @@ async def put_document(
     collection: CollectionName,
     key: Key,
     body: PutDocument,
-    caller: DataCallerDep,
-    state: StateDep,
-    session: SessionDep,
-    response: Response,
     if_match: IfMatch = None,
 ) -> DocumentOut:
     """Replace (or create) the whole document. Name the version it replaces with `If-Match`
-    or `version` (0: create only); a stale version gets 409 `version-conflict`."""
-    version = _if_match(if_match, body.version)
-    write = Write(WriteOp.PUT, collection, key, value=body.value, version=version)
-    return _document_out(*await _write_one(caller, state, session, player, write, response))
+    or `version` (0: create only); a stale version gets 409 `version-conflict`. Saves are
+    written in groups, each answered once committed."""
+    raise AssertionError(SERVED_BARE)  # well-formed paths go to `save_endpoint`
 
 
 @router.patch(DOCUMENT, response_model=DocumentOut, responses=problems(*WRITE_ERRORS))
@@ -252,7 +225,8 @@ async def patch_document(
 ) -> DocumentOut:
     """Change part of the document with an RFC 7396 merge patch (`null` removes a field).
     Name the version it applies to with `If-Match`; a missing document is patched from `{}`."""
-    write = Write(WriteOp.PATCH, collection, key, patch=patch, version=_if_match(if_match, None))
+    version = requested_version(if_match, None)
+    write = Write(WriteOp.PATCH, collection, key, patch=patch, version=version)
     return _document_out(*await _write_one(caller, state, session, player, write, response))
 
 
@@ -271,6 +245,6 @@ async def delete_document(
     if_match: IfMatch = None,
 ) -> Response:
     """Delete the document (with `If-Match` where the collection takes only versioned writes)."""
-    write = Write(WriteOp.DELETE, collection, key, version=_if_match(if_match, None))
+    write = Write(WriteOp.DELETE, collection, key, version=requested_version(if_match, None))
     await _write_one(caller, state, session, player, write, Response())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
