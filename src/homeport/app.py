@@ -22,8 +22,9 @@ from homeport.players import save_endpoint
 from homeport.players.inventory_routes import router as inventory_router
 from homeport.players.routes import router as players_router
 from homeport.players.save_endpoint import SaveEndpoint
-from homeport.registry import heartbeat_endpoint
+from homeport.registry import heartbeat_endpoint, list_endpoint
 from homeport.registry.heartbeat_endpoint import HeartbeatEndpoint
+from homeport.registry.list_endpoint import ListEndpoint
 from homeport.registry.routes import router as registry_router
 from homeport.settings import Settings
 from homeport.state import AppState
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         (lambda _method, path: heartbeat_endpoint.matches(path), HeartbeatEndpoint(state))
     )
     app.bare_patterns.append((save_endpoint.matches, SaveEndpoint(state)))
+    app.bare_patterns.append((list_endpoint.matches, ListEndpoint(state)))
     app.bare_declarations += validate.declarations.routes
     app.bare_declarations += heartbeat_endpoint.declarations.routes
     _document_bare_endpoints(app)

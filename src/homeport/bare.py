@@ -9,7 +9,8 @@ that FastAPI documents but never serves (see `app._document_bare_endpoints`).
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 from starlette.types import Receive, Scope, Send
@@ -34,20 +35,46 @@ def authorization(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> st
     return None
 
 
+def _refusal(exc: ValidationError, where: str) -> UnprocessableContent:
+    errors = [
+        {
+            "loc": [where, *(str(part)[:64] for part in err["loc"])],
+            "msg": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)[:20]
+    ]
+    return UnprocessableContent(errors=errors)
+
+
 def parse_model(model: type[M], body: bytes) -> M:
     """The body as `model`, or the 422 FastAPI would give for it. An empty body is `{}`."""
     try:
         return model.model_validate_json(body or b"{}")
     except ValidationError as exc:
-        errors = [
-            {
-                "loc": ["body", *(str(part)[:64] for part in err["loc"])],
-                "msg": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors(include_url=False, include_input=False)[:20]
-        ]
-        raise UnprocessableContent(errors=errors) from exc
+        raise _refusal(exc, "body") from exc
+
+
+def parse_query(model: type[M], query_string: bytes, lists: frozenset[str]) -> M:
+    """The query string as `model`; parameters named in `lists` may repeat (`?tag=a&tag=b`)."""
+    values: dict[str, Any] = {}
+    try:
+        pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    except ValueError as exc:
+        raise UnprocessableContent("The query string is malformed") from exc
+    for name, value in pairs:
+        if name in lists:
+            values.setdefault(name, []).append(value)
+        elif name in values:
+            raise UnprocessableContent(
+                errors=[{"loc": ["query", name[:64]], "msg": "Given twice", "type": "value_error"}]
+            )
+        else:
+            values[name] = value
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise _refusal(exc, "query") from exc
 
 
 class BareEndpoint:

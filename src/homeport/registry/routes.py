@@ -8,10 +8,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette import status
 
+from homeport.bare import SERVED_BARE
 from homeport.deps import (
     ClientAddressDep,
     PlayerDep,
@@ -24,7 +24,7 @@ from homeport.identity import errors as identity_errors
 from homeport.openapi import problems
 from homeport.registry import errors as e
 from homeport.registry import join_tickets, service
-from homeport.registry.listing import COLUMN_NAMES, ServerFilters, list_servers
+from homeport.registry.listing import ServerFilters
 from homeport.registry.schemas import (
     JoinTicketOut,
     RegisteredOut,
@@ -32,7 +32,7 @@ from homeport.registry.schemas import (
     ServerOut,
     ServerPage,
 )
-from homeport.registry.views import owned_view, page_dicts, public_view
+from homeport.registry.views import owned_view, public_view
 
 router = APIRouter(tags=["registry"])
 KEY_ERRORS = (identity_errors.ServerKeyInvalid, identity_errors.MissingScope)
@@ -84,19 +84,10 @@ async def _browser_access(request: Request, state: StateDep) -> None:
     response_model=ServerPage,
     responses=problems(*TOKEN_ERRORS),
 )
-async def browse_servers(
-    filters: Annotated[ServerFilters, Query()],
-    state: StateDep,
-    request: Request,
-) -> Response:
+async def browse_servers(filters: Annotated[ServerFilters, Query()]) -> Response:
     """Live servers for the server browser, filtered and a page at a time. Public unless the
     `registry_list_requires_player` setting asks for a player's access token."""
-    await _browser_access(request, state)
-    rows, cursor = await list_servers(
-        state.reader, state.clock, filters, max_page=state.settings.registry_page_size_max
-    )
-    page = {"servers": page_dicts(rows, COLUMN_NAMES), "next_cursor": cursor}
-    return Response(orjson.dumps(page), media_type="application/json")
+    raise AssertionError(SERVED_BARE)  # served by `list_endpoint`
 
 
 @router.get(
