@@ -24,8 +24,9 @@ endpoint can return are listed under it.
 def _auth(operation: dict[str, Any], path: str) -> str:
     if path.startswith("/v1/admin/"):
         return "admin key (`hp_admin_…`)"
-    if operation.get("security"):
-        return "server key (`hp_sk_…`) with scope `validate`"
+    for requirement in operation.get("security") or []:
+        scopes = ", ".join(f"`{scope}`" for scope in requirement.get("ServerKey", []))
+        return f"server key (`hp_sk_…`) with scope {scopes}" if scopes else "server key (`hp_sk_…`)"
     responses = operation.get("responses", {})
     described = " ".join(str(r.get("description", "")) for r in responses.values())
     if "token-missing" in described:

@@ -16,7 +16,10 @@ from homeport import __version__, health, problems
 from homeport.background import leader_loops
 from homeport.clock import Clock, SystemClock
 from homeport.identity.routes import router as identity_router
+from homeport.leaderboards import rank_endpoint, submit_endpoint
+from homeport.leaderboards.rank_endpoint import RankEndpoint
 from homeport.leaderboards.routes import router as leaderboards_router
+from homeport.leaderboards.submit_endpoint import SubmitEndpoint
 from homeport.middleware import JsonBodyMiddleware
 from homeport.players import save_endpoint
 from homeport.players.inventory_routes import router as inventory_router
@@ -109,6 +112,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     )
     app.bare_patterns.append((save_endpoint.matches, SaveEndpoint(state)))
     app.bare_patterns.append((list_endpoint.matches, ListEndpoint(state)))
+    app.bare_patterns.append(
+        (
+            lambda method, path: method == "POST" and submit_endpoint.matches(path),
+            SubmitEndpoint(state),
+        )
+    )
+    app.bare_patterns.append(
+        (lambda method, path: method == "GET" and rank_endpoint.matches(path), RankEndpoint(state))
+    )
     app.bare_declarations += validate.declarations.routes
     app.bare_declarations += heartbeat_endpoint.declarations.routes
     _document_bare_endpoints(app)

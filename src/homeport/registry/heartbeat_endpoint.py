@@ -79,7 +79,7 @@ declarations = APIRouter()
         e.ServerNotRegistered,
         e.NotServerOwner,
     ),
-    openapi_extra={"security": [{"ServerKey": []}]},
+    openapi_extra={"security": [{"ServerKey": ["registry"]}]},
 )
 async def heartbeat(server_id: uuid.UUID, body: HeartbeatRequest | None = None) -> Any:
     """Keep a registered server in the list for another lease, and update what changed. Every

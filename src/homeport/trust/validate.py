@@ -103,7 +103,7 @@ declarations = APIRouter()
         registry_errors.JoinTicketRequired,
         registry_errors.ServerNotFound,
     ),
-    openapi_extra={"security": [{"ServerKey": []}]},
+    openapi_extra={"security": [{"ServerKey": ["validate"]}]},
 )
 async def validate(body: ValidateRequest) -> Any:
     """A dedicated server checks a player's access token or join ticket and learns who the
