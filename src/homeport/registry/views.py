@@ -10,6 +10,8 @@ import uuid
 from datetime import datetime
 from typing import Any, Protocol
 
+import orjson
+
 from homeport.registry.schemas import OwnedServerOut, ServerOut
 from homeport.registry.service import decode_tags
 from homeport.timefmt import rfc3339
@@ -62,7 +64,8 @@ def public_dict(row: ServerFields) -> dict[str, Any]:
 
 def page_dicts(rows: list[Any], names: list[str]) -> list[dict[str, Any]]:
     """`public_dict` for Core rows of the columns `names`, read by position: attribute access
-    on a row costs more than building the whole dict."""
+    on a row costs more than building the whole dict. The metadata comes as stored JSON text
+    and is embedded as it is."""
     at = {name: index for index, name in enumerate(names)}
     i_id, i_tags, i_meta = at["id"], at["tags"], at["game_metadata"]
     i_created, i_beat = at["created_at"], at["heartbeat_at"]
@@ -88,7 +91,7 @@ def page_dicts(rows: list[Any], names: list[str]) -> list[dict[str, Any]]:
         item = {name: row[index] for name, index in plain}
         item["id"] = str(row[i_id])
         item["tags"] = decode_tags(row[i_tags])
-        item["metadata"] = row[i_meta]
+        item["metadata"] = orjson.Fragment(row[i_meta])
         item["created_at"] = rfc3339(row[i_created])
         item["heartbeat_at"] = rfc3339(row[i_beat])
         page.append(item)
