@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from homeport.identity.models import Account, Session
 from homeport.identity.server_keys import KeyKind
+from homeport.leaderboards.models import LeaderboardRecord
 from homeport.players.models import (
     InventoryChange,
     InventoryOperation,
@@ -42,6 +43,14 @@ async def test_erasure_takes_everything_and_only_that_player(
             headers={**admin, "Idempotency-Key": "k1"},
         )
         assert granted.status_code == 200
+    await client.post("/v1/admin/leaderboards", json={"id": "kills"}, headers=admin)
+    for player, score in ((gone, 50), (kept, 10)):
+        submitted = await client.post(
+            "/v1/leaderboards/kills/records",
+            json={"player_id": player["player"]["id"], "score": score},
+            headers=admin,
+        )
+        assert submitted.status_code == 200, submitted.text
     token = {"player_token": gone["access_token"]}
     assert (await client.post("/v1/validate", json=token, headers=validator)).status_code == 200
 
@@ -57,6 +66,11 @@ async def test_erasure_takes_everything_and_only_that_player(
         InventoryOperation,
     ):
         assert await _rows(state, model) == 1, model.__name__
+    assert await _rows(state, LeaderboardRecord) == 1
+    top = (await client.get("/v1/leaderboards/kills/records", headers=admin)).json()
+    assert [r["player_id"] for r in top["records"]] == [kept["player"]["id"]]
+    mine = await client.get(f"/v1/leaderboards/kills/records/{kept['player']['id']}", headers=admin)
+    assert mine.json()["rank"] == 1
     refused = await client.post("/v1/validate", json=token, headers=validator)
     assert refused.status_code == 401
     assert problem_type(refused) == "session-revoked"
