@@ -300,6 +300,23 @@ def report(measurement: Measurement, name_width: int = 0) -> None:
         print(f"  sample non-200 response: {r.sample_status} {r.sample_body}")
 
 
+def summarise(targets: str, measured: list[Measurement], name_width: int = 0) -> bool:
+    """Print `targets` and a PASS/MISS line per measurement; True when any answer was wrong."""
+    print()
+    print(targets)
+    wrong = False
+    for m in measured:
+        r = m.result
+        verdict = "PASS" if m.passed else "MISS"
+        name = f"  {m.name:<{name_width}}" if name_width else ""
+        print(
+            f"  {m.db:<10}{name}  {verdict}"
+            f"  {m.rate_name}={r.requests_per_second:.0f}  p99={r.p99_ms:.1f}ms"
+        )
+        wrong = wrong or m.answered_wrong
+    return wrong
+
+
 def add_run_options(parser: argparse.ArgumentParser, *, duration: int, connections: int) -> None:
     parser.add_argument("--db", choices=(*DATABASES, "both"), default="both")
     parser.add_argument("--duration", type=int, default=duration, help="seconds of measurement")

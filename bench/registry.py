@@ -67,6 +67,7 @@ from common import (
     require_positive,
     run_wrk,
     start,
+    summarise,
     wrk_lua,
     wrk_missing,
 )
@@ -341,20 +342,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"registry  {db:<10}  FAILED: {exc}", file=sys.stderr, flush=True)
             failed = True
 
-    print()
-    print(
+    targets = (
         f"targets: >= {TARGET_HEARTBEATS:,.0f} heartbeats/s with p99 < {TARGET_P99_MS:.0f} ms;"
         f" a page of {PAGE} with p99 < {TARGET_P99_MS:.0f} ms"
     )
-    for m in measured:
-        r = m.result
-        verdict = "PASS" if m.passed else "MISS"
-        print(
-            f"  {m.db:<10}  {m.name:<{NAME_WIDTH}}  {verdict}"
-            f"  {m.rate_name}={r.requests_per_second:.0f}  p99={r.p99_ms:.1f}ms"
-        )
-        if m.answered_wrong:
-            failed = True
+    if summarise(targets, measured, NAME_WIDTH):
+        failed = True
     return 1 if failed else 0
 
 
