@@ -1,4 +1,4 @@
-"""What player data keeps for the life of the process: the grouped writer of saves."""
+"""What player data keeps for the life of the process: grouped saves and spawn reads."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from homeport.clock import Clock
 from homeport.players.saves import DocumentSaves
+from homeport.players.spawns import SpawnReader
 from homeport.settings import Settings
 
 
@@ -17,9 +18,12 @@ class Players:
     clock: Clock
     engine: AsyncEngine
     saves: DocumentSaves = field(init=False)
+    spawns: SpawnReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.saves = DocumentSaves(self.settings, self.engine, self.clock)
+        self.spawns = SpawnReader(self.settings, self.engine)
 
     async def close(self) -> None:
         await self.saves.close()
+        await self.spawns.close()

@@ -9,12 +9,11 @@ one refused item and nothing of it is written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.clock import Clock
@@ -259,22 +258,3 @@ async def document_index(session: AsyncSession, player_id: uuid.UUID) -> list[An
     if not rows:
         await require_player(session, player_id)
     return rows
-
-
-def spawn_query(player_id: uuid.UUID, collections: list[str]) -> Select[Any]:
-    """The documents `POST /v1/validate` hands the server with the player (see `spawn_data`)."""
-    return select(
-        PlayerDocument.collection,
-        PlayerDocument.key,
-        PlayerDocument.value,
-        PlayerDocument.version,
-    ).where(PlayerDocument.account_id == player_id, PlayerDocument.collection.in_(collections))
-
-
-def spawn_data(collections: list[str], rows: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    """`data` of a validate answer: each configured collection (present even when empty), its
-    documents by key, each with its version, to send back with the next save."""
-    data: dict[str, dict[str, Any]] = {name: {} for name in collections}
-    for collection, key, value, version in rows:
-        data[collection][key] = {"value": value, "version": version}
-    return data

@@ -22,7 +22,6 @@ from homeport.identity.service_keys import authenticate_key, require_scope
 from homeport.identity.service_validate import validate_player_token
 from homeport.middleware import read_body
 from homeport.openapi import problems
-from homeport.players import documents
 from homeport.registry import errors as registry_errors
 from homeport.registry import join_tickets
 from homeport.state import AppState
@@ -77,11 +76,7 @@ class ValidateEndpoint(BareEndpoint):
 
     async def _spawn_data(self, account_id: uuid.UUID) -> dict[str, Any]:
         """The player's documents a server needs to spawn them (settings decide which)."""
-        collections = self.state.settings.players_validate_collections
-        if not collections:
-            return {}
-        rows = await self.state.reader.rows(documents.spawn_query(account_id, collections))
-        return documents.spawn_data(collections, rows)
+        return await self.state.players.spawns.data(account_id)
 
 
 declarations = APIRouter()
