@@ -53,11 +53,16 @@ class HomeportApp(FastAPI):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
+            root = scope.get("root_path", "")
+            if root and path.startswith(root):  # mounted under a prefix: match the route part
+                path = path[len(root) :]
             endpoint = self.bare_routes.get(path)
             if endpoint is None:
                 method = scope["method"]
                 endpoint = next((a for match, a in self.bare_patterns if match(method, path)), None)
             if endpoint is not None:
+                if path is not scope["path"]:
+                    scope = {**scope, "path": path, "root_path": ""}
                 await endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

@@ -123,7 +123,13 @@ class Settings(BaseSettings):
     players_document_max_bytes: int = Field(65_536, ge=256, le=1_048_576)
     """Largest player document, as compact JSON."""
     players_player_max_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
-    """All of one player's documents together, as compact JSON."""
+    """One player's documents in collections only servers write, together (each counted as
+    its JSON, its collection and key, and 64 bytes)."""
+    players_owner_max_bytes: int = Field(262_144, ge=1024, le=268_435_456)
+    """The same, for collections the player writes: a budget of its own, so a player filling
+    theirs never blocks a server's save."""
+    players_max_documents: int = Field(1000, ge=1, le=1_000_000)
+    """Documents one player may have, in all collections."""
     players_request_max_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
     """Largest request body under `/v1/players/` (a batch saving several documents at once)."""
     players_idempotency_ttl: int = Field(86_400, ge=60, le=30 * 86_400)

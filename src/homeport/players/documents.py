@@ -23,12 +23,12 @@ from homeport.players.access import rule_for
 from homeport.players.errors import (
     DocumentNotFound,
     DocumentTooLarge,
-    PlayerDataFull,
     PlayerNotFound,
     VersionConflict,
     VersionRequired,
 )
 from homeport.players.models import PlayerDocument
+from homeport.players.quota import Quota, Usage, charged
 from homeport.players.schemas import WriteOp
 from homeport.settings import Settings
 from homeport.validators import encoded_json
@@ -79,7 +79,9 @@ async def lock_player(session: AsyncSession, settings: Settings, player_id: uuid
     run one at a time."""
     query = select(Account.id).where(Account.id == player_id)
     if not settings.is_sqlite:
-        query = query.with_for_update()
+        # NO KEY UPDATE: serialises the player's data writers without blocking the inserts
+        # that merely reference the account (a login's session, a leaderboard record).
+        query = query.with_for_update(key_share=True)
     if await session.scalar(query) is None:
         raise PlayerNotFound()
 
@@ -149,6 +151,8 @@ async def write_documents(
     documents: dict[tuple[str, str], PlayerDocument | None] = {
         (row.collection, row.key): row for row in rows
     }
+    quota = Quota(settings)
+    before = await usage_of(session, quota, player_id)
     written: list[Written] = []
     for index, write in enumerate(writes):
         try:
@@ -158,18 +162,24 @@ async def write_documents(
                 exc.extras["index"] = index
             raise
     await session.flush()
-    total = await session.scalar(
-        select(func.coalesce(func.sum(PlayerDocument.size), 0)).where(
-            PlayerDocument.account_id == player_id
-        )
-    )
-    limit = settings.players_player_max_bytes
-    if int(total or 0) > limit:
-        raise PlayerDataFull(
-            f"The player's documents would take {total} bytes; the limit is {limit}",
-            max_bytes=limit,
-        )
+    refusal = quota.refusal(before, await usage_of(session, quota, player_id))
+    if refusal is not None:
+        raise refusal
     return written
+
+
+async def usage_of(session: AsyncSession, quota: Quota, player_id: uuid.UUID) -> Usage:
+    rows = await session.execute(
+        select(
+            PlayerDocument.account_id,
+            PlayerDocument.collection,
+            func.sum(PlayerDocument.size),
+            func.count(),
+        )
+        .where(PlayerDocument.account_id == player_id)
+        .group_by(PlayerDocument.account_id, PlayerDocument.collection)
+    )
+    return quota.of_rows(rows).get(player_id, Usage())
 
 
 async def _apply(
@@ -187,12 +197,16 @@ async def _apply(
     if write.op is WriteOp.DELETE:
         _check_version(settings, write, existing)
         assert existing is not None
-        await session.delete(existing)
+        if existing in session.new:  # created earlier in this batch: never reached the table
+            session.expunge(existing)
+        else:
+            await session.delete(existing)
         documents[name] = None
         return Written(write.collection, write.key, 0, now, None)
     # A malformed document is refused as such, whatever version it names.
     value = _new_value(write, existing)
-    _, size = encoded_size(settings, value)
+    _, json_size = encoded_size(settings, value)
+    size = charged(json_size, write.collection, write.key)
     _check_version(settings, write, existing)
     if existing is None:
         existing = PlayerDocument(

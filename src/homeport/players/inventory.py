@@ -40,8 +40,10 @@ class Outcome:
     replayed: bool
 
 
-def _digest(kind: str, items: list[tuple[str, int]], reason: str) -> str:
-    canonical = orjson.dumps([kind, items, reason])
+def _digest(actor: str, kind: str, items: list[tuple[str, int]], reason: str) -> str:
+    # Who asked is part of the request: another server reusing a key for its own grant gets a
+    # loud `idempotency-key-reused`, never a silent replay of someone else's answer.
+    canonical = orjson.dumps([actor, kind, items, reason])
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -68,7 +70,7 @@ async def change(
     """Grant or consume `items` for the player, once per idempotency key."""
     await lock_player(session, settings, player_id)
     now = clock.now()
-    digest = _digest(kind, items, reason)
+    digest = _digest(caller.actor, kind, items, reason)
     previous = await session.get(InventoryOperation, (player_id, idempotency_key))
     if previous is not None:
         if previous.created_at > now - timedelta(seconds=settings.players_idempotency_ttl):

@@ -154,7 +154,7 @@ async def read_ledger(
     caller: DataCallerDep,
     state: StateDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> LedgerPage:
     """Every change of the player's inventory, newest first, a page at a time."""
     player_id = access.resolve_player(caller, player)

@@ -16,6 +16,7 @@ from homeport.players import access
 from homeport.players.callers import data_caller
 from homeport.players.documents import encoded_size
 from homeport.players.errors import VersionRequired
+from homeport.players.quota import charged
 from homeport.players.saves import Save
 from homeport.players.schemas import PutDocument
 from homeport.state import AppState
@@ -43,7 +44,7 @@ def requested_version(header: str | None, body_version: int | None) -> int | Non
     if header is None:
         return body_version
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 10:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
         raise UnprocessableContent(
             errors=[{"loc": ["header", "if-match"], "msg": "Not a version", "type": "value_error"}]
         )
@@ -81,9 +82,10 @@ class SaveEndpoint(BareEndpoint):
         access.require_write(caller, settings, player_id, collection)
         body = parse_model(PutDocument, await read_body(receive, self.max_body_bytes))
         version = requested_version(if_match(headers), body.version)
-        text, size = encoded_size(settings, body.value)  # a bad document is 422 whatever else
+        text, json_size = encoded_size(settings, body.value)  # a bad one is 422 whatever else
         if version is None and not access.rule_for(settings, collection).unversioned_writes:
             raise VersionRequired()
+        size = charged(json_size, collection, key)
         save = Save(player_id, collection, key, body.value, text, size, version)
         written = await state.players.saves.submit(save)
         payload = orjson.dumps(

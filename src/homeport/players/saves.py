@@ -22,15 +22,23 @@ from homeport.clock import Clock
 from homeport.db.groups import GroupWriter, SqliteColumns, sqlite_cursor
 from homeport.errors import HomeportError
 from homeport.players.documents import Written
-from homeport.players.errors import PlayerDataFull, PlayerNotFound, VersionConflict
+from homeport.players.errors import PlayerNotFound, VersionConflict
 from homeport.players.models import PlayerDocument
+from homeport.players.quota import Quota, Usage
 from homeport.settings import Settings
 
 Name = tuple[uuid.UUID, str, str]
-_POSTGRES_LOCK = "SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
+# NO KEY UPDATE: serialises the players' data writers (as `documents.lock_player` does)
+# without blocking inserts that merely reference the accounts.
+_POSTGRES_LOCK = "SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE"
+_POSTGRES_USAGE = (
+    "SELECT account_id, collection, sum(size), count(*) FROM player_documents"
+    " WHERE account_id = ANY($1::uuid[]) GROUP BY account_id, collection"
+)
 _POSTGRES_DOCUMENTS = (
-    "SELECT account_id, collection, key, version, size FROM player_documents"
-    " WHERE account_id = ANY($1::uuid[])"
+    "SELECT d.account_id, d.collection, d.key, d.version, d.size FROM player_documents AS d"
+    " JOIN unnest($1::uuid[], $2::text[], $3::text[]) AS w(a, c, k)"
+    " ON d.account_id = w.a AND d.collection = w.c AND d.key = w.k"
 )
 _POSTGRES_UPSERT = (
     "INSERT INTO player_documents"
@@ -42,10 +50,16 @@ _POSTGRES_UPSERT = (
     " version = excluded.version, size = excluded.size, updated_at = excluded.updated_at"
 )
 _SQLITE_LOCK = "SELECT id FROM accounts WHERE id IN ({marks})"
+_SQLITE_USAGE = (
+    "SELECT account_id, collection, sum(size), count(*) FROM player_documents"
+    " WHERE account_id IN ({marks}) GROUP BY account_id, collection"
+)
 _SQLITE_DOCUMENTS = (
     "SELECT account_id, collection, key, version, size FROM player_documents"
-    " WHERE account_id IN ({marks})"
+    " WHERE (account_id, collection, key) IN (VALUES {triples})"
 )
+_SQLITE_CHUNK = 300
+"""Documents named per SQLite statement: 3 values each, under old builds' 999 a statement."""
 _SQLITE_UPSERT = (
     "INSERT INTO player_documents"
     " (account_id, collection, key, value, version, size, created_at, updated_at)"
@@ -67,7 +81,7 @@ class Save:
     text: str
     """`value` as compact JSON, as stored."""
     size: int
-    """Its length in bytes (UTF-8), which the quotas count."""
+    """What it counts against the quotas (see `quota.charged`)."""
     version: int | None
 
 
@@ -89,13 +103,12 @@ def decide(
     saves: list[Save],
     players: set[uuid.UUID],
     stored: dict[Name, _Stored],
-    max_bytes: int,
+    usage: dict[uuid.UUID, Usage],
+    quota: Quota,
     now: datetime,
 ) -> Plan:
-    """Apply the saves in order to what is stored (no I/O here)."""
-    totals: dict[uuid.UUID, int] = {}
-    for (player, _, _), row in stored.items():
-        totals[player] = totals.get(player, 0) + row.size
+    """Apply the saves in order to what is stored (no I/O here). `stored` holds the named
+    documents that exist; `usage` what each player's documents take."""
     plan = Plan()
     for save in saves:
         if save.player_id not in players:
@@ -107,18 +120,15 @@ def decide(
         if save.version is not None and save.version != version:
             plan.outcomes.append(VersionConflict(current_version=version))
             continue
-        size = save.size
-        total = totals.get(save.player_id, 0) - (current.size if current else 0) + size
-        if total > max_bytes:
-            plan.outcomes.append(
-                PlayerDataFull(
-                    f"The player's documents would take {total} bytes; the limit is {max_bytes}",
-                    max_bytes=max_bytes,
-                )
-            )
+        before = usage.get(save.player_id, Usage())
+        grown = save.size - (current.size if current is not None else 0)
+        after = quota.change(before, save.collection, grown, 0 if current else 1)
+        refusal = quota.refusal(before, after)
+        if refusal is not None:
+            plan.outcomes.append(refusal)
             continue
-        totals[save.player_id] = total
-        stored[name] = _Stored(version + 1, size)
+        usage[save.player_id] = after
+        stored[name] = _Stored(version + 1, save.size)
         plan.final[name] = (save, version + 1)
         plan.outcomes.append(Written(save.collection, save.key, version + 1, now, save.value))
     return plan
@@ -130,6 +140,7 @@ class DocumentSaves(GroupWriter[Save, Written]):
     def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock) -> None:
         super().__init__(settings, engine)
         self._clock = clock
+        self._quota = Quota(settings)
         self._columns: SqliteColumns | None = None
 
     def prepare_sqlite(self, engine: Engine) -> None:
@@ -141,11 +152,16 @@ class DocumentSaves(GroupWriter[Save, Written]):
         now = self._clock.now()
         ids = sorted({save.player_id for save in items})
         players = {row[0] for row in await connection.fetch(_POSTGRES_LOCK, ids)}
-        stored = {
-            (row[0], row[1], row[2]): _Stored(row[3], row[4])
-            for row in await connection.fetch(_POSTGRES_DOCUMENTS, ids)
-        }
-        plan = decide(items, players, stored, self._settings.players_player_max_bytes, now)
+        usage = self._quota.of_rows(await connection.fetch(_POSTGRES_USAGE, ids))
+        names = list({(s.player_id, s.collection, s.key) for s in items})
+        rows = await connection.fetch(
+            _POSTGRES_DOCUMENTS,
+            [name[0] for name in names],
+            [name[1] for name in names],
+            [name[2] for name in names],
+        )
+        stored = {(row[0], row[1], row[2]): _Stored(row[3], row[4]) for row in rows}
+        plan = decide(items, players, stored, usage, self._quota, now)
         if plan.final:
             rows = list(plan.final.values())
             await connection.execute(
@@ -174,12 +190,20 @@ class DocumentSaves(GroupWriter[Save, Written]):
         try:
             cursor.execute(_SQLITE_LOCK.format(marks=marks), [id_in(i) for i in ids])
             players = {id_out(row[0]) for row in cursor.fetchall()}
-            cursor.execute(_SQLITE_DOCUMENTS.format(marks=marks), [id_in(i) for i in ids])
-            stored = {
-                (id_out(row[0]), row[1], row[2]): _Stored(row[3], row[4])
-                for row in cursor.fetchall()
-            }
-            plan = decide(items, players, stored, self._settings.players_player_max_bytes, now)
+            cursor.execute(_SQLITE_USAGE.format(marks=marks), [id_in(i) for i in ids])
+            usage = self._quota.of_rows(
+                (id_out(row[0]), row[1], row[2], row[3]) for row in cursor.fetchall()
+            )
+            names = list({(s.player_id, s.collection, s.key) for s in items})
+            stored: dict[Name, _Stored] = {}
+            for start in range(0, len(names), _SQLITE_CHUNK):
+                chunk = names[start : start + _SQLITE_CHUNK]
+                triples = ",".join("(?, ?, ?)" for _ in chunk)
+                values = [v for p, c, k in chunk for v in (id_in(p), c, k)]
+                cursor.execute(_SQLITE_DOCUMENTS.format(triples=triples), values)
+                for row in cursor.fetchall():
+                    stored[(id_out(row[0]), row[1], row[2])] = _Stored(row[3], row[4])
+            plan = decide(items, players, stored, usage, self._quota, now)
             stamp = time_in(now)
             cursor.executemany(
                 _SQLITE_UPSERT,

@@ -7,7 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from homeport.validators import printable
 
 MAX_BATCH = 100
 Collection = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_][a-z0-9_.\-]{0,63}$")]
@@ -96,7 +98,7 @@ class ItemCount(Strict):
 
 class InventoryChangeRequest(Strict):
     items: Annotated[list[ItemCount], Field(min_length=1, max_length=50)]
-    reason: Annotated[str, StringConstraints(max_length=200)] = ""
+    reason: Annotated[str, StringConstraints(max_length=200), AfterValidator(printable)] = ""
 
 
 class ItemChangeOut(BaseModel):
