@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from homeport.db.session import unit_of_work
 from homeport.events import bus
 from homeport.leader import LeaderLoop, Leadership
-from homeport.players import inventory
+from homeport.players import documents, inventory
 from homeport.registry.service import PURGE_BATCH, purge_expired
 from homeport.state import AppState
 
@@ -40,13 +40,19 @@ def _events_prune(state: AppState) -> Callable[[], Awaitable[None]]:
     return work
 
 
-def _idempotency_purge(state: AppState) -> Callable[[], Awaitable[None]]:
+def _players_purge(state: AppState) -> Callable[[], Awaitable[None]]:
+    """Idempotency keys and document tombstones that have been remembered long enough."""
+
     async def work() -> None:
-        while True:
-            async with unit_of_work(state.sessions) as session:
-                purged = await inventory.purge_idempotency(session, state.clock, state.settings)
-            if purged < inventory.PURGE_BATCH:
-                return
+        for purge, batch in (
+            (inventory.purge_idempotency, inventory.PURGE_BATCH),
+            (documents.purge_tombstones, documents.PURGE_BATCH),
+        ):
+            while True:
+                async with unit_of_work(state.sessions) as session:
+                    purged = await purge(session, state.clock, state.settings)
+                if purged < batch:
+                    break
 
     return work
 
@@ -70,10 +76,10 @@ def leader_loops(state: AppState) -> list[LeaderLoop]:
             name="events-prune",
         ),
         LeaderLoop(
-            Leadership(settings, "idempotency-purge"),
+            Leadership(settings, "players-purge"),
             interval=min(3600.0, settings.players_idempotency_ttl / 4),
-            work=_idempotency_purge(state),
+            work=_players_purge(state),
             check_interval=check,
-            name="idempotency-purge",
+            name="players-purge",
         ),
     ]

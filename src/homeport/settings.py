@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     """Documents one player may have, in all collections."""
     players_request_max_bytes: int = Field(1_048_576, ge=1024, le=268_435_456)
     """Largest request body under `/v1/players/` (a batch saving several documents at once)."""
+    players_tombstone_ttl: int = Field(30 * 86_400, ge=3600, le=3650 * 86_400)
+    """Seconds a deleted document's version is remembered, so a server still holding one of
+    its versions cannot overwrite the document if it is created again meanwhile."""
     players_idempotency_ttl: int = Field(86_400, ge=60, le=30 * 86_400)
     """Seconds an inventory `Idempotency-Key` is remembered (its retry answers the same)."""
 

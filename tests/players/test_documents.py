@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from homeport.clock import FakeClock
+from homeport.db.session import unit_of_work
+from homeport.players import documents
 from homeport.settings import Settings
 from homeport.state import AppState
 from tests.factories import bearer, make_key, problem_type, register
@@ -202,3 +205,33 @@ async def test_unknown_player_and_documents_are_404(
     assert problem_type(await client.get(_doc("not-an-id"), headers=server)) == "player-not-found"
     gone = await client.delete(_doc(player), headers={**server, "If-Match": "1"})
     assert gone.status_code == 404
+
+
+async def test_a_document_created_again_never_takes_an_old_version(
+    client: httpx.AsyncClient,
+    state: AppState,
+    clock: FakeClock,
+    server: dict[str, str],
+    player: str,
+) -> None:
+    path = _doc(player)
+    await _put(client, server, path, {"xp": 1}, version=0)
+    deleted = await client.delete(path, headers={**server, "If-Match": "1"})
+    assert deleted.status_code == 204
+    assert (await client.get(path, headers=server)).status_code == 404
+    assert (await client.get(f"/v1/players/{player}/data", headers=server)).json() == {
+        "collections": {}
+    }
+    again = await _put(client, server, path, {"xp": 0}, version=0)
+    assert again.json()["version"] == 3  # past the tombstone's 2
+    # A server that read version 1 of the deleted document must not overwrite the new one.
+    stale = await _put(client, server, path, {"xp": 999}, version=1)
+    assert stale.status_code == 409
+    assert (await client.get(path, headers=server)).json()["value"] == {"xp": 0}
+
+    # Tombstones are forgotten after `players_tombstone_ttl`.
+    assert (await client.delete(path, headers={**server, "If-Match": "3"})).status_code == 204
+    clock.advance(state.settings.players_tombstone_ttl + 1)
+    async with unit_of_work(state.sessions) as session:
+        assert await documents.purge_tombstones(session, state.clock, state.settings) == 1
+    assert (await _put(client, server, path, {"xp": 5}, version=0)).json()["version"] == 1

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.clock import Clock
@@ -176,7 +176,7 @@ async def usage_of(session: AsyncSession, quota: Quota, player_id: uuid.UUID) ->
             func.sum(PlayerDocument.size),
             func.count(),
         )
-        .where(PlayerDocument.account_id == player_id)
+        .where(PlayerDocument.account_id == player_id, PlayerDocument.deleted_at.is_(None))
         .group_by(PlayerDocument.account_id, PlayerDocument.collection)
     )
     return quota.of_rows(rows).get(player_id, Usage())
@@ -191,25 +191,26 @@ async def _apply(
     documents: dict[tuple[str, str], PlayerDocument | None],
 ) -> Written:
     name = (write.collection, write.key)
-    existing = documents.get(name)
-    if write.op is WriteOp.DELETE and existing is None:
-        raise DocumentNotFound()
+    row = documents.get(name)
+    live = row if row is not None and row.deleted_at is None else None
     if write.op is WriteOp.DELETE:
-        _check_version(settings, write, existing)
-        assert existing is not None
-        if existing in session.new:  # created earlier in this batch: never reached the table
-            session.expunge(existing)
-        else:
-            await session.delete(existing)
-        documents[name] = None
+        if live is None:
+            raise DocumentNotFound()
+        _check_version(settings, write, live)
+        # A tombstone, not a DELETE: the version goes on, so a writer holding one of the
+        # deleted document's versions can never match the document created next.
+        live.value = {}
+        live.version += 1
+        live.size = 0
+        live.updated_at = live.deleted_at = now
         return Written(write.collection, write.key, 0, now, None)
     # A malformed document is refused as such, whatever version it names.
-    value = _new_value(write, existing)
+    value = _new_value(write, live)
     _, json_size = encoded_size(settings, value)
     size = charged(json_size, write.collection, write.key)
-    _check_version(settings, write, existing)
-    if existing is None:
-        existing = PlayerDocument(
+    _check_version(settings, write, live)
+    if row is None:
+        row = PlayerDocument(
             account_id=player_id,
             collection=write.collection,
             key=write.key,
@@ -219,21 +220,23 @@ async def _apply(
             created_at=now,
             updated_at=now,
         )
-        session.add(existing)
-        documents[name] = existing
+        session.add(row)
+        documents[name] = row
     else:
-        existing.value = value
-        existing.version += 1
-        existing.size = size
-        existing.updated_at = now
-    return Written(write.collection, write.key, existing.version, now, value)
+        if live is None:  # created again over its tombstone
+            row.created_at, row.deleted_at = now, None
+        row.value = value
+        row.version += 1
+        row.size = size
+        row.updated_at = now
+    return Written(write.collection, write.key, row.version, now, value)
 
 
 async def get_document(
     session: AsyncSession, player_id: uuid.UUID, collection: str, key: str
 ) -> PlayerDocument:
     row = await session.get(PlayerDocument, (player_id, collection, key))
-    if row is None:
+    if row is None or row.deleted_at is not None:
         await require_player(session, player_id)
         raise DocumentNotFound()
     return row
@@ -245,7 +248,11 @@ async def collection_documents(
     rows = list(
         await session.scalars(
             select(PlayerDocument)
-            .where(PlayerDocument.account_id == player_id, PlayerDocument.collection == collection)
+            .where(
+                PlayerDocument.account_id == player_id,
+                PlayerDocument.collection == collection,
+                PlayerDocument.deleted_at.is_(None),
+            )
             .order_by(PlayerDocument.key)
         )
     )
@@ -265,10 +272,36 @@ async def document_index(session: AsyncSession, player_id: uuid.UUID) -> list[An
                 PlayerDocument.size,
                 PlayerDocument.updated_at,
             )
-            .where(PlayerDocument.account_id == player_id)
+            .where(PlayerDocument.account_id == player_id, PlayerDocument.deleted_at.is_(None))
             .order_by(PlayerDocument.collection, PlayerDocument.key)
         )
     )
     if not rows:
         await require_player(session, player_id)
     return rows
+
+
+PURGE_BATCH = 300
+"""Tombstones per statement: 3 values each, under old SQLite builds' 999 a statement."""
+
+
+async def purge_tombstones(session: AsyncSession, clock: Clock, settings: Settings) -> int:
+    """Forget a batch of deleted documents older than `players_tombstone_ttl`; the count."""
+    cutoff = clock.now() - timedelta(seconds=settings.players_tombstone_ttl)
+    old = list(
+        await session.execute(
+            select(PlayerDocument.account_id, PlayerDocument.collection, PlayerDocument.key)
+            .where(PlayerDocument.deleted_at < cutoff)
+            .limit(PURGE_BATCH)
+        )
+    )
+    if old:
+        await session.execute(
+            delete(PlayerDocument).where(
+                tuple_(
+                    PlayerDocument.account_id, PlayerDocument.collection, PlayerDocument.key
+                ).in_([tuple(row) for row in old]),
+                PlayerDocument.deleted_at < cutoff,
+            )
+        )
+    return len(old)

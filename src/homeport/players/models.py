@@ -28,8 +28,10 @@ class PlayerDocument(Base):
     """One JSON document of one player, in a named collection, under a key.
 
     `version` starts at 1 and grows by one with every write: a writer that read version n and
-    writes with `If-Match: n` fails instead of overwriting a change it never saw. `size` (the
-    document's JSON length) makes the per-player quota one indexed SUM.
+    writes with `If-Match: n` fails instead of overwriting a change it never saw. A delete
+    leaves a tombstone (`deleted_at`) that keeps the version, so a document created again goes
+    on from there and a writer holding a version of the deleted one still fails. `size` (what
+    the document counts against the quotas) makes usage one indexed SUM.
     """
 
     __tablename__ = "player_documents"
@@ -44,6 +46,7 @@ class PlayerDocument(Base):
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
 
 
 class InventoryStack(Base):

@@ -33,10 +33,11 @@ Name = tuple[uuid.UUID, str, str]
 _POSTGRES_LOCK = "SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE"
 _POSTGRES_USAGE = (
     "SELECT account_id, collection, sum(size), count(*) FROM player_documents"
-    " WHERE account_id = ANY($1::uuid[]) GROUP BY account_id, collection"
+    " WHERE account_id = ANY($1::uuid[]) AND deleted_at IS NULL GROUP BY account_id, collection"
 )
 _POSTGRES_DOCUMENTS = (
-    "SELECT d.account_id, d.collection, d.key, d.version, d.size FROM player_documents AS d"
+    "SELECT d.account_id, d.collection, d.key, d.version, d.size, d.deleted_at IS NOT NULL"
+    " FROM player_documents AS d"
     " JOIN unnest($1::uuid[], $2::text[], $3::text[]) AS w(a, c, k)"
     " ON d.account_id = w.a AND d.collection = w.c AND d.key = w.k"
 )
@@ -47,15 +48,17 @@ _POSTGRES_UPSERT = (
     " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[])"
     " AS w(a, c, k, v, n, s)"
     " ON CONFLICT (account_id, collection, key) DO UPDATE SET value = excluded.value,"
-    " version = excluded.version, size = excluded.size, updated_at = excluded.updated_at"
+    " version = excluded.version, size = excluded.size, updated_at = excluded.updated_at,"
+    " deleted_at = NULL"
 )
 _SQLITE_LOCK = "SELECT id FROM accounts WHERE id IN ({marks})"
 _SQLITE_USAGE = (
     "SELECT account_id, collection, sum(size), count(*) FROM player_documents"
-    " WHERE account_id IN ({marks}) GROUP BY account_id, collection"
+    " WHERE account_id IN ({marks}) AND deleted_at IS NULL GROUP BY account_id, collection"
 )
 _SQLITE_DOCUMENTS = (
-    "SELECT account_id, collection, key, version, size FROM player_documents"
+    "SELECT account_id, collection, key, version, size, deleted_at IS NOT NULL"
+    " FROM player_documents"
     " WHERE (account_id, collection, key) IN (VALUES {triples})"
 )
 _SQLITE_CHUNK = 300
@@ -65,7 +68,8 @@ _SQLITE_UPSERT = (
     " (account_id, collection, key, value, version, size, created_at, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (account_id, collection, key) DO UPDATE SET value = excluded.value,"
-    " version = excluded.version, size = excluded.size, updated_at = excluded.updated_at"
+    " version = excluded.version, size = excluded.size, updated_at = excluded.updated_at,"
+    " deleted_at = NULL"
 )
 
 
@@ -89,6 +93,8 @@ class Save:
 class _Stored:
     version: int
     size: int
+    deleted: bool = False
+    """A tombstone: absent to writers (version 0) but its version goes on."""
 
 
 @dataclass(slots=True)
@@ -115,22 +121,23 @@ def decide(
             plan.outcomes.append(PlayerNotFound())
             continue
         name = (save.player_id, save.collection, save.key)
-        current = stored.get(name)
-        version = current.version if current is not None else 0
-        if save.version is not None and save.version != version:
-            plan.outcomes.append(VersionConflict(current_version=version))
+        row = stored.get(name)
+        live = row if row is not None and not row.deleted else None
+        if save.version is not None and save.version != (live.version if live else 0):
+            plan.outcomes.append(VersionConflict(current_version=live.version if live else 0))
             continue
         before = usage.get(save.player_id, Usage())
-        grown = save.size - (current.size if current is not None else 0)
-        after = quota.change(before, save.collection, grown, 0 if current else 1)
+        grown = save.size - (live.size if live is not None else 0)
+        after = quota.change(before, save.collection, grown, 0 if live else 1)
         refusal = quota.refusal(before, after)
         if refusal is not None:
             plan.outcomes.append(refusal)
             continue
+        version = (row.version if row is not None else 0) + 1  # on past a tombstone
         usage[save.player_id] = after
-        stored[name] = _Stored(version + 1, save.size)
-        plan.final[name] = (save, version + 1)
-        plan.outcomes.append(Written(save.collection, save.key, version + 1, now, save.value))
+        stored[name] = _Stored(version, save.size)
+        plan.final[name] = (save, version)
+        plan.outcomes.append(Written(save.collection, save.key, version, now, save.value))
     return plan
 
 
@@ -160,7 +167,7 @@ class DocumentSaves(GroupWriter[Save, Written]):
             [name[1] for name in names],
             [name[2] for name in names],
         )
-        stored = {(row[0], row[1], row[2]): _Stored(row[3], row[4]) for row in rows}
+        stored = {(row[0], row[1], row[2]): _Stored(row[3], row[4], row[5]) for row in rows}
         plan = decide(items, players, stored, usage, self._quota, now)
         if plan.final:
             rows = list(plan.final.values())
@@ -202,7 +209,7 @@ class DocumentSaves(GroupWriter[Save, Written]):
                 values = [v for p, c, k in chunk for v in (id_in(p), c, k)]
                 cursor.execute(_SQLITE_DOCUMENTS.format(triples=triples), values)
                 for row in cursor.fetchall():
-                    stored[(id_out(row[0]), row[1], row[2])] = _Stored(row[3], row[4])
+                    stored[(id_out(row[0]), row[1], row[2])] = _Stored(row[3], row[4], bool(row[5]))
             plan = decide(items, players, stored, usage, self._quota, now)
             stamp = time_in(now)
             cursor.executemany(

@@ -28,10 +28,12 @@ Data = dict[str, dict[str, Any]]
 _POSTGRES = (
     "SELECT account_id, collection, key, value::text, version FROM player_documents"
     " WHERE account_id = ANY($1::uuid[]) AND collection = ANY($2::text[])"
+    " AND deleted_at IS NULL"
 )
 _SQLITE = (
     "SELECT account_id, collection, key, value, version FROM player_documents"
     " WHERE account_id IN ({players}) AND collection IN ({collections})"
+    " AND deleted_at IS NULL"
 )
 
 
