@@ -43,6 +43,7 @@ class Leaderboards:
         for change in changes:
             if change.key is None:
                 self.boards.pop(change.board_id)
+                self.writer.forget_board(change.board_id)
         self.standings.apply(changes)
 
     async def rule(self, read: async_sessionmaker[AsyncSession], board_id: str) -> BoardRule:
@@ -60,6 +61,7 @@ class Leaderboards:
     def forget(self, board_id: str) -> None:
         self.boards.pop(board_id)
         self.standings.forget_board(board_id)
+        self.writer.forget_board(board_id)
 
     async def close(self) -> None:
         await self.writer.close()

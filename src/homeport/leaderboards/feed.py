@@ -92,14 +92,6 @@ def decode(payload: str | bytes) -> list[Change]:
     return changes
 
 
-async def publish_asyncpg(connection: asyncpg.Connection, changes: list[Change]) -> None:
-    payloads = encode(changes)
-    if payloads:
-        await connection.execute(
-            "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, payloads
-        )
-
-
 def publish_sqlite(cursor: Any, changes: list[Change]) -> None:
     """Append the changes to `leaderboard_changes` on a raw SQLite cursor in a transaction."""
     for payload in encode(changes):
@@ -137,6 +129,7 @@ class PostgresListener:
         self._on_changes = on_changes
         self._on_lost = on_lost
         self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
         self._listening = asyncio.Event()
 
     @property
@@ -144,11 +137,16 @@ class PostgresListener:
         return self._listening.is_set()
 
     async def start(self) -> None:
-        """Start listening (once); returns when LISTEN is in place or the first attempt failed."""
-        if self._task is None:
-            ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._task = asyncio.create_task(self._run(ready), name="homeport-leaderboards")
-            await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        """Start listening (once); returns when LISTEN is in place or the first attempt failed.
+
+        Every caller waits, not only the first: a rank index built before LISTEN is in place
+        is dropped when it is (changes made meanwhile were not heard), so building one sooner
+        would only be work thrown away."""
+        if self._task is None or self._ready is None:
+            self._ready = asyncio.get_running_loop().create_future()
+            self._task = asyncio.create_task(self._run(self._ready), name="homeport-leaderboards")
+        if not self._ready.done():
+            await asyncio.wait({self._ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
 
     async def close(self) -> None:
         task, self._task = self._task, None

@@ -25,7 +25,13 @@ from homeport.timefmt import rfc3339
 THREADS = 2
 POOL_SIZE = 4
 """PostgreSQL connections of a process's own for lookups: the shared pool checks each connection
-with a round trip when it is taken (`pool_pre_ping`), which would double a lookup's cost."""
+with a round trip when it is taken (`pool_pre_ping`), which would double a lookup's cost.
+
+All of them are opened with the pool and kept: asyncpg's defaults would open them as concurrency
+grows, close idle ones after 5 minutes and replace each after 50,000 queries, and the lookup that
+waits for a new connection (a new server process, its caches cold) stalls for up to hundreds of
+milliseconds. Nor is a connection reset when it goes back (a round trip per lookup): a lookup is
+one read outside any transaction and changes nothing in the session."""
 _SQL = (
     "SELECT a.display_name, r.score, r.subscore, r.metadata{cast}, r.reached_us, r.updated_at,"
     " r.order_score, r.order_subscore FROM leaderboard_records AS r"
@@ -79,6 +85,10 @@ def _sqlite_row(engine: Engine, board_id: str, period: str, player_id: uuid.UUID
         connection.close()
 
 
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo (see POOL_SIZE)."""
+
+
 class Lookups:
     def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self._settings = settings
@@ -86,18 +96,11 @@ class Lookups:
         self._threads: ThreadPoolExecutor | None = None
         self._thread_engine: Engine | None = None
         self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
 
     async def player(self, board_id: str, period: str, player_id: uuid.UUID) -> PlayerRow | None:
         if not self._settings.is_sqlite:
-            if self._pool is None:
-                dsn = make_url(self._settings.database_url).set(drivername="postgresql")
-                self._pool = await asyncpg.create_pool(
-                    dsn.render_as_string(hide_password=False),
-                    min_size=1,
-                    max_size=POOL_SIZE,
-                    server_settings={"application_name": "homeport-lookups"},
-                )
-            pool = cast(asyncpg.Pool, self._pool)
+            pool = self._pool or await self._open_pool()
             found = await pool.fetchrow(_POSTGRES, board_id, period, player_id)
             return None if found is None else PlayerRow(player_id, found, found[5])
         if self._threads is None or self._thread_engine is None:
@@ -112,6 +115,21 @@ class Lookups:
             return None
         updated_at = datetime.fromisoformat(found[5]).replace(tzinfo=UTC)
         return PlayerRow(player_id, found, updated_at)
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        async with self._opening:  # the first lookups arrive together: one pool for them all
+            if self._pool is None:
+                dsn = make_url(self._settings.database_url).set(drivername="postgresql")
+                self._pool = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=POOL_SIZE,
+                    max_size=POOL_SIZE,
+                    max_queries=float("inf"),
+                    max_inactive_connection_lifetime=0,
+                    reset=_keep_session,
+                    server_settings={"application_name": "homeport-lookups"},
+                )
+            return cast(asyncpg.Pool, self._pool)
 
     async def close(self) -> None:
         if self._pool is not None:

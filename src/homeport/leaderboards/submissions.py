@@ -7,9 +7,9 @@ subscore changes: of two equal records, the one that got there first ranks highe
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from homeport.errors import HomeportError
@@ -31,7 +31,7 @@ def micros(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Submission:
     board_id: str
     player_id: uuid.UUID
@@ -39,9 +39,6 @@ class Submission:
     subscore: int
     metadata: str
     """Compact JSON, already checked."""
-    answer: asyncio.Future[Result] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
 
 
 @dataclass(slots=True)
@@ -63,6 +60,27 @@ class Result:
     player_id: uuid.UUID
     record: Stored
     changed: bool
+    rule: BoardRule
+    """The board's rules as the group read them (the board of that id at that moment)."""
+
+    @property
+    def change(self) -> Change:
+        """The record's standing and version, for the change feed."""
+        sign, row = self.rule.sign, self.record
+        key = standing_key(
+            row.score * sign, row.subscore * sign, row.reached_us, self.player_id.int
+        )
+        return Change(self.board_id, self.period, key, row.version)
+
+
+def written(outcomes: Iterable[Result | HomeportError]) -> list[Result]:
+    """One outcome per record the group changed: the last, which holds the row as written
+    (submissions of one record in one group share one version step)."""
+    last: dict[RecordKey, Result] = {}
+    for outcome in outcomes:
+        if isinstance(outcome, Result) and outcome.changed:
+            last[(outcome.board_id, outcome.period, outcome.player_id)] = outcome
+    return list(last.values())
 
 
 @dataclass(slots=True)
@@ -72,14 +90,6 @@ class Plan:
     outcomes: list[Result | HomeportError]
     writes: dict[RecordKey, Stored]
     periods: dict[tuple[str, str], tuple[BoardRule, Period]]
-
-    def changes(self, boards: dict[str, BoardRule]) -> list[Change]:
-        out = []
-        for (board_id, period, player_id), row in self.writes.items():
-            sign = boards[board_id].sign
-            key = standing_key(row.score * sign, row.subscore * sign, row.reached_us, player_id.int)
-            out.append(Change(board_id, period, key, row.version))
-        return out
 
 
 def periods_of(
@@ -136,11 +146,13 @@ def plan(
             continue
         if new is None:
             assert old is not None
-            result.outcomes.append(Result(sub.board_id, period.key, sub.player_id, old, False))
+            result.outcomes.append(
+                Result(sub.board_id, period.key, sub.player_id, old, False, rule)
+            )
             continue
         if key in result.writes:  # one row write per record: one version step
             new.version = result.writes[key].version
         result.writes[key] = new
         result.periods[(sub.board_id, period.key)] = (rule, period)
-        result.outcomes.append(Result(sub.board_id, period.key, sub.player_id, new, True))
+        result.outcomes.append(Result(sub.board_id, period.key, sub.player_id, new, True, rule))
     return result
