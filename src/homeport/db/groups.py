@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar, cast
 
@@ -62,7 +63,7 @@ def sqlite_cursor(connection: Connection) -> Any:
     return connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
-class GroupWriter(Generic[Item, Result]):
+class GroupWriter(ABC, Generic[Item, Result]):
     """Queue items, write them in groups, answer each with its `Result` or its refusal.
 
     Subclasses write a group: `write_postgres` on an asyncpg connection inside a transaction,
@@ -90,15 +91,17 @@ class GroupWriter(Generic[Item, Result]):
         self._turn: SqliteWriterTurn | None = None
         self._connection: asyncpg.Connection | None = None
 
+    @abstractmethod
     async def write_postgres(
         self, connection: asyncpg.Connection, items: list[Item]
     ) -> list[Result | HomeportError]:
-        raise NotImplementedError
+        """Write the group inside the open transaction; one outcome per item, in order."""
 
+    @abstractmethod
     def write_sqlite(
         self, connection: Connection, items: list[Item]
     ) -> list[Result | HomeportError]:
-        raise NotImplementedError
+        """Write the group inside `BEGIN IMMEDIATE`; one outcome per item, in order."""
 
     def prepare_sqlite(self, engine: Engine) -> None:
         """Called once, before the first SQLite group, with the writer thread's engine."""

@@ -8,7 +8,7 @@ header: a retry with the same key answers what the first request answered, with
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
@@ -91,12 +91,13 @@ IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_le
 
 
 @router.post(
-    "/v1/players/{player}/inventory/grant",
+    "/v1/players/{player}/inventory/{kind}",
     response_model=InventoryOperationOut,
     responses=problems(*CHANGE_ERRORS),
 )
-async def grant(
+async def change_inventory(
     player: PlayerRef,
+    kind: Literal["grant", "consume"],
     body: InventoryChangeRequest,
     caller: DataCallerDep,
     state: StateDep,
@@ -104,30 +105,10 @@ async def grant(
     response: Response,
     idempotency_key: IdempotencyHeader = None,
 ) -> InventoryOperationOut:
-    """Add items to the player's inventory, all in one transaction, once per Idempotency-Key."""
-    return await _change(
-        inventory.GRANT, player, body, caller, state, session, response, idempotency_key
-    )
-
-
-@router.post(
-    "/v1/players/{player}/inventory/consume",
-    response_model=InventoryOperationOut,
-    responses=problems(*CHANGE_ERRORS),
-)
-async def consume(
-    player: PlayerRef,
-    body: InventoryChangeRequest,
-    caller: DataCallerDep,
-    state: StateDep,
-    session: SessionDep,
-    response: Response,
-    idempotency_key: IdempotencyHeader = None,
-) -> InventoryOperationOut:
-    """Take items from the player's inventory: all of them, or (409 `insufficient-items`) none."""
-    return await _change(
-        inventory.CONSUME, player, body, caller, state, session, response, idempotency_key
-    )
+    """`grant` adds the items, `consume` takes them: all of them in one transaction, or (409
+    `insufficient-items`) none. Once per Idempotency-Key."""
+    operation = inventory.GRANT if kind == "grant" else inventory.CONSUME
+    return await _change(operation, player, body, caller, state, session, response, idempotency_key)
 
 
 @router.get(
