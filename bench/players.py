@@ -19,7 +19,8 @@ Run from the repository root (needs `wrk`):
     python bench/players.py                      # SQLite and PostgreSQL, 2 workers
     python bench/players.py --db postgresql --players 500 --duration 5
 
-Leaderboard submissions and ranks are measured by `bench/leaderboards.py`.
+Then it runs `bench/leaderboards.py` with its defaults (submissions and ranks among 100,000
+records, on the same databases); `--documents-only` skips that half.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from common import (
     wrk_lua,
     wrk_missing,
 )
+
+import leaderboards
 
 TARGET_WRITES = 4_000.0
 TARGET_P99_MS = 35.0
@@ -168,6 +171,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     add_run_options(parser, duration=15, connections=64)
     parser.add_argument("--players", type=int, default=2000)
+    parser.add_argument(
+        "--documents-only",
+        action="store_true",
+        help="skip the leaderboard half (bench/leaderboards.py, run with its defaults)",
+    )
     args = parser.parse_args(argv)
     require_positive(parser, args)
     return args
@@ -195,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if summarise(targets, measured):
         failed = True
+    if not args.documents_only:
+        # The other half of player data: leaderboard submissions and ranks among 100,000.
+        print(flush=True)
+        common = ["--db", args.db, "--workers", str(args.workers)]
+        failed = leaderboards.main(common) != 0 or failed
     return 1 if failed else 0
 
 
