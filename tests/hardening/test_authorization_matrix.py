@@ -1,0 +1,324 @@
+"""Every route, called with every kind of credential, answers exactly as the table says.
+
+Each cell runs against a world of its own (players, a server, a board, a document, an
+inventory), so a call that succeeds and changes things (a delete, an erasure) cannot decide the
+next cell's outcome. A route the app serves without a row here fails the test: a new endpoint
+must say who may call it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from homeport.clock import FakeClock
+from homeport.db.session import unit_of_work
+from homeport.identity import service_keys
+from homeport.identity.server_keys import SCOPES, KeyKind
+from homeport.state import AppState
+from tests.factories import PASSWORD, bearer, make_key
+
+CREDENTIALS = ("none", "player", "other", "expired", "unscoped", "scoped", "revoked", "admin")
+_counter = itertools.count(1)
+
+
+@dataclass
+class World:
+    player: str
+    player_token: str
+    player_refresh: str
+    other_email: str
+    other_token: str
+    server_id: str
+    board: str
+
+
+@dataclass(frozen=True)
+class Keys:
+    expired_token: str
+    unscoped: str
+    scoped: str
+    revoked: str
+    admin: str
+
+
+async def _keys(client: httpx.AsyncClient, state: AppState, clock: FakeClock) -> Keys:
+    device = {"device_id": f"expired-device-{uuid.uuid4().hex}"}
+    expired = (await client.post("/v1/auth/device", json=device)).json()["access_token"]
+    clock.advance(state.settings.auth_access_ttl + 1)
+    revoked = await make_key(state, scopes=set(SCOPES), name="revoked")
+    async with unit_of_work(state.sessions) as session:
+        await service_keys.revoke_key(session, state.clock, state.identity.caches, name="revoked")
+    return Keys(
+        expired_token=expired,
+        unscoped=await make_key(state, scopes={"worlds"}),
+        scoped=await make_key(state, scopes=set(SCOPES)),
+        revoked=revoked,
+        admin=await make_key(state, kind=KeyKind.ADMIN),
+    )
+
+
+async def _world(client: httpx.AsyncClient, keys: Keys) -> World:
+    n = next(_counter)
+    device = {"device_id": f"matrix-device-{uuid.uuid4().hex}"}
+    player = (await client.post("/v1/auth/device", json=device)).json()
+    email = f"other{n}-{uuid.uuid4().hex[:8]}@example.com"
+    other = await client.post(
+        "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "O"}
+    )
+    pid = player["player"]["id"]
+    server = bearer(keys.scoped)
+    registered = await client.post(
+        "/v1/servers",
+        json={"name": "M", "port": 7000 + n % 50000, "max_players": 8},
+        headers=server,
+    )
+    board = f"board-{n}"
+    await client.post("/v1/admin/leaderboards", json={"id": board}, headers=bearer(keys.admin))
+    await client.post(
+        f"/v1/leaderboards/{board}/records", json={"player_id": pid, "score": 1}, headers=server
+    )
+    await client.put(
+        f"/v1/players/{pid}/data/profile/main",
+        json={"value": {"xp": 1}, "version": 0},
+        headers=server,
+    )
+    await client.post(
+        f"/v1/players/{pid}/inventory/grant",
+        json={"items": [{"item": "gold", "quantity": 5}]},
+        headers={**server, "Idempotency-Key": "seed"},
+    )
+    return World(
+        player=pid,
+        player_token=player["access_token"],
+        player_refresh=player["refresh_token"],
+        other_email=email,
+        other_token=other.json()["access_token"],
+        server_id=registered.json()["server_id"],
+        board=board,
+    )
+
+
+def _credential(kind: str, world: World, keys: Keys) -> dict[str, str]:
+    token = {
+        "none": None,
+        "player": world.player_token,
+        "other": world.other_token,
+        "expired": keys.expired_token,
+        "unscoped": keys.unscoped,
+        "scoped": keys.scoped,
+        "revoked": keys.revoked,
+        "admin": keys.admin,
+    }[kind]
+    return {} if token is None else bearer(token)
+
+
+Call = Callable[[World], tuple[str, dict[str, Any] | None, dict[str, str]]]
+"""Given the cell's world: the path, the JSON body (or None) and any extra headers."""
+
+
+def _new_email(_: World) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
+    body = {"email": f"n{uuid.uuid4().hex}@example.com", "password": PASSWORD, "display_name": "N"}
+    return "/v1/auth/register", body, {}
+
+
+def _path(
+    template: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> Call:
+    def call(w: World) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
+        return template.format(w=w), body, headers or {}
+
+    return call
+
+
+# (method, route as the OpenAPI document names it) -> (a valid call, the status per credential
+# in the order of CREDENTIALS).
+PUBLIC_200 = (200,) * 8
+KEY_ONLY_401 = (401, 401, 401, 401)  # none, player, other player, expired token: not a key
+READS = (401, 200, 200, 401, 403, 200, 401, 200)  # players and keys with the scope
+SERVER_WRITE = (401, 403, 403, 401, 403, 200, 401, 200)  # a key's scope, never a player
+OWNER_READ = (401, 200, 403, 401, 403, 200, 401, 200)  # the player, and keys with the scope
+MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
+    ("GET", "/healthz"): (_path("/healthz"), PUBLIC_200),
+    ("GET", "/readyz"): (_path("/readyz"), PUBLIC_200),
+    ("GET", "/.well-known/jwks.json"): (_path("/.well-known/jwks.json"), PUBLIC_200),
+    ("POST", "/v1/auth/register"): (_new_email, (201,) * 8),
+    ("POST", "/v1/auth/login"): (
+        lambda w: ("/v1/auth/login", {"email": w.other_email, "password": PASSWORD}, {}),
+        PUBLIC_200,
+    ),
+    ("POST", "/v1/auth/device"): (
+        lambda w: ("/v1/auth/device", {"device_id": f"d-{uuid.uuid4().hex}"}, {}),
+        (201,) * 8,
+    ),
+    ("POST", "/v1/auth/link/email"): (
+        lambda w: (
+            "/v1/auth/link/email",
+            {"email": f"l{uuid.uuid4().hex}@example.com", "password": PASSWORD},
+            {},
+        ),
+        (401, 200, 409, 401, 401, 401, 401, 401),
+    ),
+    ("POST", "/v1/auth/refresh"): (
+        lambda w: ("/v1/auth/refresh", {"refresh_token": w.player_refresh}, {}),
+        PUBLIC_200,
+    ),
+    ("POST", "/v1/auth/logout"): (
+        _path("/v1/auth/logout"),
+        (401, 204, 204, 401, 401, 401, 401, 401),
+    ),
+    ("GET", "/v1/me"): (_path("/v1/me"), (401, 200, 200, 401, 401, 401, 401, 401)),
+    ("GET", "/v1/admin/players/{player_id}"): (
+        _path("/v1/admin/players/{w.player}"),
+        (*KEY_ONLY_401, 403, 403, 401, 200),
+    ),
+    ("DELETE", "/v1/admin/players/{player_id}"): (
+        _path("/v1/admin/players/{w.player}"),
+        (*KEY_ONLY_401, 403, 403, 401, 204),
+    ),
+    ("POST", "/v1/admin/players/{player_id}/ban"): (
+        _path("/v1/admin/players/{w.player}/ban"),
+        (*KEY_ONLY_401, 403, 403, 401, 200),
+    ),
+    ("POST", "/v1/admin/players/{player_id}/unban"): (
+        _path("/v1/admin/players/{w.player}/unban"),
+        (*KEY_ONLY_401, 403, 403, 401, 200),
+    ),
+    ("POST", "/v1/servers"): (
+        lambda w: ("/v1/servers", {"name": "N", "port": 9, "max_players": 4}, {}),
+        (*KEY_ONLY_401, 403, 201, 401, 201),
+    ),
+    ("GET", "/v1/servers"): (_path("/v1/servers"), PUBLIC_200),
+    ("GET", "/v1/servers/{server_id}"): (_path("/v1/servers/{w.server_id}"), PUBLIC_200),
+    ("DELETE", "/v1/servers/{server_id}"): (
+        _path("/v1/servers/{w.server_id}"),
+        (*KEY_ONLY_401, 403, 204, 401, 204),
+    ),
+    ("POST", "/v1/servers/{server_id}/join-ticket"): (
+        _path("/v1/servers/{w.server_id}/join-ticket"),
+        (401, 201, 201, 401, 401, 401, 401, 401),
+    ),
+    ("PUT", "/v1/servers/{server_id}/heartbeat"): (
+        _path("/v1/servers/{w.server_id}/heartbeat", {"players": 1}),
+        (*KEY_ONLY_401, 403, 200, 401, 200),
+    ),
+    ("POST", "/v1/validate"): (
+        lambda w: ("/v1/validate", {"player_token": w.player_token}, {}),
+        (*KEY_ONLY_401, 403, 200, 401, 200),
+    ),
+    ("GET", "/v1/players/{player}/data"): (_path("/v1/players/{w.player}/data"), READS),
+    ("POST", "/v1/players/{player}/data"): (
+        _path(
+            "/v1/players/{w.player}/data",
+            {"writes": [{"collection": "progress", "key": "q", "value": {}, "version": 0}]},
+        ),
+        SERVER_WRITE,
+    ),
+    ("GET", "/v1/players/{player}/data/{collection}"): (
+        _path("/v1/players/{w.player}/data/profile"),
+        OWNER_READ,
+    ),
+    ("GET", "/v1/players/{player}/data/{collection}/{key}"): (
+        _path("/v1/players/{w.player}/data/profile/main"),
+        OWNER_READ,
+    ),
+    ("PUT", "/v1/players/{player}/data/{collection}/{key}"): (
+        _path("/v1/players/{w.player}/data/profile/main", {"value": {"xp": 2}, "version": 1}),
+        SERVER_WRITE,
+    ),
+    ("PATCH", "/v1/players/{player}/data/{collection}/{key}"): (
+        _path("/v1/players/{w.player}/data/profile/main", {"xp": 3}, headers={"If-Match": "1"}),
+        SERVER_WRITE,
+    ),
+    ("DELETE", "/v1/players/{player}/data/{collection}/{key}"): (
+        _path("/v1/players/{w.player}/data/profile/main", headers={"If-Match": "1"}),
+        (401, 403, 403, 401, 403, 204, 401, 204),
+    ),
+    ("POST", "/v1/players/{player}/inventory/{kind}"): (
+        _path(
+            "/v1/players/{w.player}/inventory/consume",
+            {"items": [{"item": "gold", "quantity": 1}]},
+            headers={"Idempotency-Key": "matrix"},
+        ),
+        SERVER_WRITE,
+    ),
+    ("GET", "/v1/players/{player}/inventory"): (
+        _path("/v1/players/{w.player}/inventory"),
+        OWNER_READ,
+    ),
+    ("GET", "/v1/players/{player}/inventory/ledger"): (
+        _path("/v1/players/{w.player}/inventory/ledger"),
+        OWNER_READ,
+    ),
+    ("POST", "/v1/admin/leaderboards"): (
+        lambda w: ("/v1/admin/leaderboards", {"id": f"new-{uuid.uuid4().hex[:12]}"}, {}),
+        (*KEY_ONLY_401, 403, 403, 401, 201),
+    ),
+    ("DELETE", "/v1/admin/leaderboards/{board_id}"): (
+        _path("/v1/admin/leaderboards/{w.board}"),
+        (*KEY_ONLY_401, 403, 403, 401, 204),
+    ),
+    ("GET", "/v1/leaderboards"): (_path("/v1/leaderboards"), READS),
+    ("GET", "/v1/leaderboards/{board_id}"): (_path("/v1/leaderboards/{w.board}"), READS),
+    ("GET", "/v1/leaderboards/{board_id}/periods"): (
+        _path("/v1/leaderboards/{w.board}/periods"),
+        READS,
+    ),
+    ("GET", "/v1/leaderboards/{board_id}/records"): (
+        _path("/v1/leaderboards/{w.board}/records"),
+        READS,
+    ),
+    ("GET", "/v1/leaderboards/{board_id}/records/{player_id}"): (
+        _path("/v1/leaderboards/{w.board}/records/{w.player}"),
+        READS,
+    ),
+    ("POST", "/v1/leaderboards/{board_id}/records"): (
+        lambda w: (f"/v1/leaderboards/{w.board}/records", {"player_id": w.player, "score": 9}, {}),
+        (*KEY_ONLY_401, 403, 200, 401, 200),
+    ),
+}
+
+
+def _served_routes(app: FastAPI) -> set[tuple[str, str]]:
+    schema = app.openapi()
+    return {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
+
+
+def test_every_route_has_a_row(app: FastAPI) -> None:
+    served = _served_routes(app)
+    assert served - MATRIX.keys() == set(), "routes without a row in the authorization matrix"
+    assert MATRIX.keys() - served == set(), "rows for routes the app does not serve"
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Any]) -> Any:
+    # A cell makes a handful of players; the per-address limit is not what is tested here.
+    return make_settings(auth_address_max_attempts=100_000)
+
+
+async def test_authorization_matrix(
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+) -> None:
+    keys = await _keys(client, state, clock)
+    wrong: list[str] = []
+    for (method, route), (call, expected) in MATRIX.items():
+        for credential, status in zip(CREDENTIALS, expected, strict=True):
+            world = await _world(client, keys)
+            path, body, extra = call(world)
+            headers = {**_credential(credential, world, keys), **extra}
+            response = await client.request(method, path, json=body, headers=headers)
+            if response.status_code != status:
+                wrong.append(
+                    f"{method} {route} as {credential}: {response.status_code}, expected {status}"
+                    f" ({response.text[:120]})"
+                )
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == "application/problem+json", path
+    assert not wrong, "\n".join(wrong)
