@@ -1,0 +1,52 @@
+"""Schemathesis against a live `homeport serve`: generated requests for every operation of the
+OpenAPI document, with an admin key, with a player's token and with no credential. No answer
+may be a 5xx. Bounded for the suite; `bench/README.md` says how to run it longer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.live import LiveServer, cli, environment
+
+EXAMPLES = 12
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+
+
+def _fuzz(
+    server: LiveServer, workdir: Path, headers: list[str]
+) -> subprocess.CompletedProcess[str]:
+    args = [str(SCHEMATHESIS), "run", f"{server.url}/openapi.json"]
+    args += ["--checks", "not_a_server_error", "--phases", "fuzzing"]
+    args += ["--max-examples", str(EXAMPLES), "--seed", "20261130", "--workers", "2"]
+    for header in headers:
+        args += ["--header", header]
+    return subprocess.run(
+        args, cwd=workdir, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_no_generated_request_gets_a_server_error(db_url: str, tmp_path: Path) -> None:
+    if not SCHEMATHESIS.exists():
+        pytest.fail("schemathesis is not installed: pip install -e '.[test]'")
+    env = environment(tmp_path / "data", db_url, HOMEPORT_AUTH_ADDRESS_MAX_ATTEMPTS="1000000")
+    server = LiveServer(env).start()
+    try:
+        admin = cli(env, "keys", "create", "--name", "fuzz", "--admin").stdout.split()[-1]
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            device = {"device_id": "fuzz-device-0123456789"}
+            player = http.post("/v1/auth/device", json=device).json()["access_token"]
+        for credential in (
+            [f"Authorization: Bearer {admin}"],
+            [f"Authorization: Bearer {player}"],
+            [],
+        ):
+            result = _fuzz(server, tmp_path, credential)
+            assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+            assert "generated" in result.stdout
+    finally:
+        server.stop()
