@@ -1,0 +1,158 @@
+"""kill -9 under load: every write that was answered 2xx is still there after a restart, and
+retrying an inventory grant whose answer was lost never applies it twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.e2e.live import HOMEPORT, LiveServer, cli, environment
+
+WRITERS = 24
+PLAYERS = 12
+
+
+class KillableServer(LiveServer):
+    """A live server in a session of its own, so its worker processes die with it."""
+
+    def start(self) -> KillableServer:
+        self.process = subprocess.Popen(
+            [*HOMEPORT, "serve", "--port", str(self.port), "--workers", "2"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("homeport serve did not become healthy in 30 s")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+async def _load(url: str, key: str, players: list[str], servers: list[str]) -> dict[str, Any]:
+    """Write until the server dies; what was acknowledged, and every grant that was sent."""
+    acked_docs: dict[str, tuple[int, int]] = {}  # player -> (version, xp) last acknowledged
+    grants: list[tuple[str, str]] = []  # (player, idempotency key) of every grant sent
+    beats = 0
+    auth = {"Authorization": f"Bearer {key}"}
+
+    async def writer(n: int, client: httpx.AsyncClient) -> None:
+        nonlocal beats
+        player = players[n % len(players)]
+        version = 1
+        for step in range(10_000):
+            try:
+                if n % 3 == 0:
+                    xp = n * 100_000 + step
+                    r = await client.put(
+                        f"/v1/players/{player}/data/profile/w{n}",
+                        json={"value": {"xp": xp}, "version": version},
+                        headers=auth,
+                    )
+                    if r.status_code == 200:
+                        version = r.json()["version"]
+                        acked_docs[f"{player}/w{n}"] = (version, xp)
+                elif n % 3 == 1:
+                    idem = f"grant-{n}-{step}"
+                    grants.append((player, idem))
+                    await client.post(
+                        f"/v1/players/{player}/inventory/grant",
+                        json={"items": [{"item": "gold", "quantity": 1}]},
+                        headers={**auth, "Idempotency-Key": idem},
+                    )
+                else:
+                    r = await client.put(
+                        f"/v1/servers/{servers[n % len(servers)]}/heartbeat",
+                        json={"players": step % 8},
+                        headers=auth,
+                    )
+                    beats += r.status_code == 200
+            except httpx.TransportError:
+                return
+
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        await asyncio.gather(*(writer(n, client) for n in range(WRITERS)))
+    return {"docs": acked_docs, "grants": grants, "beats": beats}
+
+
+def test_kill_9_loses_no_acknowledged_write(db_url: str, tmp_path: Path) -> None:
+    env = environment(tmp_path / "data", db_url, HOMEPORT_AUTH_ADDRESS_MAX_ATTEMPTS="1000000")
+    server = KillableServer(env).start()
+    scopes = "players:read,players:write,registry"
+    key = cli(env, "keys", "create", "--name", "load", "--scopes", scopes).stdout.split()[-1]
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.url, timeout=10, headers=auth) as http:
+        players = [
+            http.post("/v1/auth/device", json={"device_id": f"durable-device-{i:04d}"}).json()[
+                "player"
+            ]["id"]
+            for i in range(PLAYERS)
+        ]
+        for n in range(WRITERS):
+            if n % 3 == 0:
+                path = f"/v1/players/{players[n % PLAYERS]}/data/profile/w{n}"
+                assert http.put(path, json={"value": {"xp": 0}, "version": 0}).status_code == 200
+        servers = [
+            http.post(
+                "/v1/servers", json={"name": f"s{i}", "port": 9000 + i, "max_players": 8}
+            ).json()["server_id"]
+            for i in range(4)
+        ]
+
+    async def run() -> dict[str, Any]:
+        load = asyncio.create_task(_load(server.url, key, players, servers))
+        await asyncio.sleep(2.0)
+        server.kill()  # mid-write, no shutdown of any kind
+        return await load
+
+    seen = asyncio.run(run())
+    assert seen["docs"], "no save was acknowledged before the kill"
+    assert seen["beats"] > 0
+
+    server = KillableServer(env).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10, headers=auth) as http:
+            for name, (version, xp) in seen["docs"].items():
+                player, key_name = name.split("/")
+                doc = http.get(f"/v1/players/{player}/data/profile/{key_name}").json()
+                # Acknowledged means committed; a later save may have committed unanswered.
+                assert doc["version"] >= version, name
+                if doc["version"] == version:
+                    assert doc["value"] == {"xp": xp}, name
+            listed = {s["id"] for s in http.get("/v1/servers?limit=100").json()["servers"]}
+            assert set(servers) <= listed
+            # Every grant sent, retried now: each applies at most once in all.
+            for player, idem in seen["grants"]:
+                retry = http.post(
+                    f"/v1/players/{player}/inventory/grant",
+                    json={"items": [{"item": "gold", "quantity": 1}]},
+                    headers={"Idempotency-Key": idem},
+                )
+                assert retry.status_code == 200, retry.text
+            for player in players:
+                held = http.get(f"/v1/players/{player}/inventory").json()["items"]
+                gold = sum(i["quantity"] for i in held if i["item"] == "gold")
+                sent = sum(1 for p, _ in seen["grants"] if p == player)
+                assert gold == sent, (player, gold, sent)
+                ledger = http.get(f"/v1/players/{player}/inventory/ledger?limit=200").json()
+                operations = [e["operation_id"] for e in ledger["entries"]]
+                assert len(operations) == len(set(operations)) == min(sent, 200)
+    finally:
+        server.stop()
