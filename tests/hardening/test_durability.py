@@ -45,12 +45,21 @@ class KillableServer(LiveServer):
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
+    def terminate(self) -> float:
+        """SIGTERM, as an orchestrator stops a replica; seconds until the server exited."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+        return time.monotonic() - started
+
 
 async def _load(url: str, key: str, players: list[str], servers: list[str]) -> dict[str, Any]:
     """Write until the server dies; what was acknowledged, and every grant that was sent."""
     acked_docs: dict[str, tuple[int, int]] = {}  # player -> (version, xp) last acknowledged
     grants: list[tuple[str, str]] = []  # (player, idempotency key) of every grant sent
     beats = 0
+    server_errors: list[str] = []
     auth = {"Authorization": f"Bearer {key}"}
 
     async def writer(n: int, client: httpx.AsyncClient) -> None:
@@ -72,7 +81,7 @@ async def _load(url: str, key: str, players: list[str], servers: list[str]) -> d
                 elif n % 3 == 1:
                     idem = f"grant-{n}-{step}"
                     grants.append((player, idem))
-                    await client.post(
+                    r = await client.post(
                         f"/v1/players/{player}/inventory/grant",
                         json={"items": [{"item": "gold", "quantity": 1}]},
                         headers={**auth, "Idempotency-Key": idem},
@@ -84,15 +93,18 @@ async def _load(url: str, key: str, players: list[str], servers: list[str]) -> d
                         headers=auth,
                     )
                     beats += r.status_code == 200
+                if r.status_code >= 500:
+                    server_errors.append(f"{r.request.method} {r.request.url.path}: {r.text[:200]}")
             except httpx.TransportError:
                 return
 
     async with httpx.AsyncClient(base_url=url, timeout=5) as client:
         await asyncio.gather(*(writer(n, client) for n in range(WRITERS)))
-    return {"docs": acked_docs, "grants": grants, "beats": beats}
+    return {"docs": acked_docs, "grants": grants, "beats": beats, "errors": server_errors}
 
 
-def test_kill_9_loses_no_acknowledged_write(db_url: str, tmp_path: Path) -> None:
+def _setup(db_url: str, tmp_path: Path) -> tuple[dict[str, str], str, list[str], list[str]]:
+    """A server's environment, a key, players with a saved document each, live servers."""
     env = environment(tmp_path / "data", db_url, HOMEPORT_AUTH_ADDRESS_MAX_ATTEMPTS="1000000")
     server = KillableServer(env).start()
     scopes = "players:read,players:write,registry"
@@ -115,18 +127,15 @@ def test_kill_9_loses_no_acknowledged_write(db_url: str, tmp_path: Path) -> None
             ).json()["server_id"]
             for i in range(4)
         ]
+    server.stop()
+    return env, key, players, servers
 
-    async def run() -> dict[str, Any]:
-        load = asyncio.create_task(_load(server.url, key, players, servers))
-        await asyncio.sleep(2.0)
-        server.kill()  # mid-write, no shutdown of any kind
-        return await load
 
-    seen = asyncio.run(run())
-    assert seen["docs"], "no save was acknowledged before the kill"
-    assert seen["beats"] > 0
-
+def _check_after_restart(
+    env: dict[str, str], key: str, players: list[str], servers: list[str], seen: dict[str, Any]
+) -> None:
     server = KillableServer(env).start()
+    auth = {"Authorization": f"Bearer {key}"}
     try:
         with httpx.Client(base_url=server.url, timeout=10, headers=auth) as http:
             for name, (version, xp) in seen["docs"].items():
@@ -156,3 +165,41 @@ def test_kill_9_loses_no_acknowledged_write(db_url: str, tmp_path: Path) -> None
                 assert len(operations) == len(set(operations)) == min(sent, 200)
     finally:
         server.stop()
+
+
+def test_kill_9_loses_no_acknowledged_write(db_url: str, tmp_path: Path) -> None:
+    env, key, players, servers = _setup(db_url, tmp_path)
+    server = KillableServer(env).start()
+
+    async def run() -> dict[str, Any]:
+        load = asyncio.create_task(_load(server.url, key, players, servers))
+        await asyncio.sleep(2.0)
+        server.kill()  # mid-write, no shutdown of any kind
+        return await load
+
+    seen = asyncio.run(run())
+    assert seen["docs"], "no save was acknowledged before the kill"
+    assert seen["errors"] == []
+    assert seen["beats"] > 0
+    _check_after_restart(env, key, players, servers, seen)
+
+
+def test_sigterm_under_load_exits_cleanly_and_keeps_every_write(
+    db_url: str, tmp_path: Path
+) -> None:
+    env, key, players, servers = _setup(db_url, tmp_path)
+    server = KillableServer(env).start()
+
+    async def run() -> tuple[dict[str, Any], float]:
+        load = asyncio.create_task(_load(server.url, key, players, servers))
+        await asyncio.sleep(1.5)
+        took = await asyncio.to_thread(server.terminate)
+        return await load, took
+
+    seen, took = asyncio.run(run())
+    assert server.process is not None
+    assert server.process.returncode == 0
+    assert took < 30, f"shutdown took {took:.1f} s"
+    assert seen["errors"] == [], "requests in flight at SIGTERM must finish, not fail"
+    assert seen["docs"]
+    _check_after_restart(env, key, players, servers, seen)
