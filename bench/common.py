@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -298,6 +298,20 @@ def report(measurement: Measurement, name_width: int = 0) -> None:
         print(f"  non-200 responses counted by the script: {r.non_200}")
     if r.sample_status is not None:
         print(f"  sample non-200 response: {r.sample_status} {r.sample_body}")
+
+
+def run_each(name: str, choice: str, run: Callable[[str], bool | None]) -> bool:
+    """`run(db)` on each chosen database, going on after a failure; True when any failed (a
+    `BenchError`, or `run` answering False)."""
+    failed = False
+    for db in databases(choice):
+        try:
+            if run(db) is False:
+                failed = True
+        except BenchError as exc:
+            print(f"{name}  {db:<10}  FAILED: {exc}", file=sys.stderr, flush=True)
+            failed = True
+    return failed
 
 
 def summarise(targets: str, measured: list[Measurement], name_width: int = 0) -> bool:

@@ -57,11 +57,11 @@ from common import (
     Measurement,
     add_run_options,
     create_key,
-    databases,
     lua_string,
     report,
     require_positive,
     run_cli,
+    run_each,
     run_wrk,
     start,
     wrk_lua,
@@ -290,13 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     measured: list[Measurement] = []
-    failed = False
-    for db in databases(args.db):
-        try:
-            bench_one(db, args, measured)
-        except BenchError as exc:
-            print(f"leaderboards  {db:<10}  FAILED: {exc}", file=sys.stderr, flush=True)
-            failed = True
+    failed = run_each("leaderboards", args.db, lambda db: bench_one(db, args, measured))
 
     print()
     print(

@@ -41,10 +41,10 @@ from common import (
     Measurement,
     add_run_options,
     create_key,
-    databases,
     lua_string,
     report,
     require_positive,
+    run_each,
     run_wrk,
     start,
     summarise,
@@ -191,13 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     measured: list[Measurement] = []
-    failed = False
-    for db in databases(args.db):
-        try:
-            bench_one(db, args, measured)
-        except BenchError as exc:
-            print(f"players  {db:<10}  FAILED: {exc}", file=sys.stderr, flush=True)
-            failed = True
+    failed = run_each("players", args.db, lambda db: bench_one(db, args, measured))
     targets = (
         f"target: >= {TARGET_WRITES:,.0f} versioned writes/s with p99 < {TARGET_P99_MS:.0f} ms"
     )

@@ -61,10 +61,10 @@ from common import (
     Measurement,
     add_run_options,
     create_key,
-    databases,
     lua_string,
     report,
     require_positive,
+    run_each,
     run_wrk,
     start,
     summarise,
@@ -332,15 +332,14 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     measured: list[Measurement] = []
-    failed = False
-    for db in databases(args.db):
-        try:
-            if not bench_one(db, args, measured):
-                print(f"registry  {db:<10}  servers went missing from the list", file=sys.stderr)
-                failed = True
-        except BenchError as exc:
-            print(f"registry  {db:<10}  FAILED: {exc}", file=sys.stderr, flush=True)
-            failed = True
+
+    def run(db: str) -> bool:
+        complete = bench_one(db, args, measured)
+        if not complete:
+            print(f"registry  {db:<10}  servers went missing from the list", file=sys.stderr)
+        return complete
+
+    failed = run_each("registry", args.db, run)
 
     targets = (
         f"targets: >= {TARGET_HEARTBEATS:,.0f} heartbeats/s with p99 < {TARGET_P99_MS:.0f} ms;"

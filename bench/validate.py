@@ -40,10 +40,10 @@ from common import (
     Measurement,
     add_run_options,
     create_key,
-    databases,
     lua_string,
     report,
     require_positive,
+    run_each,
     run_wrk,
     start,
     summarise,
@@ -139,16 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     outcomes: list[Measurement] = []
-    failed = False
-    for db in databases(args.db):
-        try:
-            outcome = bench_one(db, args)
-        except BenchError as exc:
-            print(f"validate  {db:<10}  FAILED: {exc}", file=sys.stderr, flush=True)
-            failed = True
-            continue
+
+    def run(db: str) -> None:
+        outcome = bench_one(db, args)
         report(outcome)
         outcomes.append(outcome)
+
+    failed = run_each("validate", args.db, run)
 
     targets = f"target: >= {TARGET_RPS:,.0f} requests/s and p99 < {TARGET_P99_MS:.0f} ms"
     if summarise(targets, outcomes):
