@@ -68,3 +68,34 @@ async def register_server(client: httpx.AsyncClient, key: str, **fields: Any) ->
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def fleet_servers(
+    state: AppState, client: httpx.AsyncClient, fleet: str, count: int, *, version: str = ""
+) -> list[tuple[str, str]]:
+    """Ready servers of a stored fleet, as its agent would have started them, each registered
+    with its own bound key: (server id, key) pairs. No process runs behind them."""
+    from homeport.fleet import keys as fleet_keys
+    from homeport.fleet.allocation import new_server
+    from homeport.fleet.models import Fleet
+    from homeport.fleet.spec import FleetSpec, GameServerState
+
+    made: list[tuple[str, str, int]] = []
+    async with unit_of_work(state.sessions) as session:
+        stored = await session.get(Fleet, fleet)
+        assert stored is not None, f"no fleet {fleet}"
+        spec = FleetSpec.model_validate(stored.spec)
+        for _ in range(count):
+            row = new_server(fleet, spec, state.clock, reason="test")
+            row.state, row.port = GameServerState.STARTING.value, 7000 + next(_counter) % 50000
+            row.started_at = state.clock.now()
+            session.add(row)
+            key = await fleet_keys.issue_key(session, state.clock, row, spec)
+            made.append((str(row.id), key, row.port))
+    for server_id, key, port in made:
+        body = {"name": "s", "port": port, "address": "127.0.0.1", "max_players": 8}
+        body |= {"state": "ready", "version": version}
+        answer = await client.post("/v1/servers", json=body, headers=bearer(key))
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["server"]["id"] == server_id, "a fleet key registers as its server"
+    return [(server_id, key) for server_id, key, _ in made]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from homeport import __version__, health, problems
 from homeport.background import leader_loops
 from homeport.clock import Clock, SystemClock
+from homeport.fleet import service as fleet_service
+from homeport.fleet.routes import router as fleet_router
 from homeport.identity.routes import router as identity_router
 from homeport.leaderboards import rank_endpoint, submit_endpoint
 from homeport.leaderboards.rank_endpoint import RankEndpoint
@@ -33,6 +36,8 @@ from homeport.settings import Settings
 from homeport.state import AppState
 from homeport.trust import validate
 from homeport.trust.validate import ValidateEndpoint
+
+log = logging.getLogger("homeport.app")
 
 
 class HomeportApp(FastAPI):
@@ -80,6 +85,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         gc.collect()
         gc.freeze()
         await state.bus.start()
+        if settings.fleets:
+            try:
+                await fleet_service.store_configured(state.sessions, state.clock, settings)
+            except Exception:  # the database may come up later: the fleet agent stores them too
+                log.warning("could not store the configured fleets yet", exc_info=True)
         loops = leader_loops(state)
         app.state.loops = loops
         for loop in loops:
@@ -105,6 +115,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(players_router)
     app.include_router(inventory_router)
     app.include_router(leaderboards_router)
+    app.include_router(fleet_router)
     max_body = settings.http_max_body_bytes
     app.add_middleware(
         JsonBodyMiddleware,

@@ -13,10 +13,11 @@ from granian import Granian
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 
-from homeport import __version__
+from homeport import __version__, supervisor
 from homeport.cli_support import load_settings, run, with_session
 from homeport.clock import SystemClock
 from homeport.db import migrate as migrations
+from homeport.fleet import cli as fleet_cli
 from homeport.identity import server_keys
 from homeport.identity import service_keys as keys_service
 from homeport.identity.server_keys import KeyKind
@@ -29,6 +30,7 @@ app = typer.Typer(help="Homeport: platform backend for Godot 4 dedicated-server 
 keys_app = typer.Typer(help="Server API keys, admin keys and token signing keys.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(leaderboards_cli.app, name="leaderboards")
+app.add_typer(fleet_cli.app, name="fleet")
 
 SHUTDOWN_GRACE_SECONDS = 30
 
@@ -54,9 +56,17 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes")] = None,
+    api_only: Annotated[bool, typer.Option("--api-only", hidden=True)] = False,
 ) -> None:
-    """Start the backend (embedded default: SQLite and keys in HOMEPORT_DATA_DIR)."""
+    """Start the backend (embedded default: SQLite and keys in HOMEPORT_DATA_DIR), and the
+    fleet agent that runs local game servers. SIGTERM drains those servers, then stops."""
     settings = load_settings()
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    if api_only:
+        _serve_api(settings, host, port, workers)
+        return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.auto_migrate:
         run(lambda: migrations.upgrade(settings))
@@ -65,10 +75,16 @@ def serve(
         raise typer.Exit(1)
     # Create the signing key before workers start, so they do not race to make one each.
     KeyStore(settings, SystemClock()).ensure()
-    host = host or settings.host
-    port = port or settings.port
-    workers = workers or settings.workers
     typer.echo(f"Homeport {__version__} on http://{host}:{port} (database: {_safe_url(settings)})")
+    if settings.fleet_enabled:
+        # The URL fleet servers are given must name the port actually served.
+        settings = settings.model_copy(update={"host": host, "port": port})
+        argv = supervisor.api_argv(host, port, workers)
+        raise typer.Exit(supervisor.run(settings, argv, SHUTDOWN_GRACE_SECONDS))
+    _serve_api(settings, host, port, workers)
+
+
+def _serve_api(settings: Settings, host: str, port: int, workers: int) -> None:
     Granian(
         "homeport.app:create_app_from_environment",
         factory=True,
@@ -81,6 +97,18 @@ def serve(
         log_access=False,
         workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
     ).serve()
+
+
+@app.command(
+    "sim-server",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def sim_server(ctx: typer.Context) -> None:
+    """Run the reference dedicated server (`homeport sim-server --help` for its options)."""
+    from homeport.sim import server as sim
+
+    raise typer.Exit(sim.main(list(ctx.args)))
 
 
 def _safe_url(settings: Settings) -> str:

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from homeport.fleet.spec import FLEET_NAME, FleetSpec
+
 CONFIG_ENV = "HOMEPORT_CONFIG"
 DEFAULT_CONFIG_FILE = "homeport.toml"
 
@@ -138,6 +140,29 @@ class Settings(BaseSettings):
     players_idempotency_ttl: int = Field(86_400, ge=60, le=30 * 86_400)
     """Seconds an inventory `Idempotency-Key` is remembered (its retry answers the same)."""
 
+    fleets: dict[str, FleetSpec] = {}
+    """Fleets defined here (`[fleets.NAME]` in homeport.toml); stored at start, so the admin
+    API and every process see them. A fleet removed from here keeps running until deleted."""
+    fleet_enabled: bool = True
+    """Whether `homeport serve` runs the fleet agent that starts and stops local servers."""
+    fleet_public_url: str | None = None
+    """HOMEPORT_URL given to fleet servers; unset: this server's own address."""
+    fleet_reconcile_interval: float = Field(1.0, gt=0, le=60)
+    """How often the fleet agent compares what runs with what should (seconds)."""
+    fleet_allocation_timeout: float = Field(30.0, ge=0, le=600)
+    """Longest wait of `POST /v1/fleets/{fleet}/allocate` for a server to become ready."""
+    fleet_crash_backoff: float = Field(1.0, gt=0, le=600)
+    """First wait after a crash before the next start; doubles with each further crash."""
+    fleet_crash_backoff_max: float = Field(300.0, gt=0, le=86_400)
+    fleet_log_max_bytes: int = Field(10_485_760, ge=4096)
+    """Size at which a server's log file is rotated."""
+    fleet_log_backups: int = Field(3, ge=0, le=100)
+    fleet_admin_commands: bool = False
+    """Whether the admin API may set a fleet's command, directory and environment: with the
+    local provider that runs programs on this machine, so it is off unless asked for."""
+    fleet_retention: int = Field(86_400, ge=60)
+    """How long ended servers stay listed (seconds)."""
+
     http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose `X-Forwarded-For` is believed (addresses or CIDR networks)."""
@@ -162,6 +187,14 @@ class Settings(BaseSettings):
     def _proxies_are_networks(cls, value: list[str]) -> list[str]:
         for item in value:
             ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("fleets")
+    @classmethod
+    def _fleet_names(cls, value: dict[str, FleetSpec]) -> dict[str, FleetSpec]:
+        for name in value:
+            if not FLEET_NAME.fullmatch(name):
+                raise ValueError(f"fleet name {name!r}: lower-case letters, digits, - and _")
         return value
 
     @field_validator("db_url")
@@ -202,6 +235,20 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def fleet_dir(self) -> Path:
+        """Logs and stop files of local fleet servers."""
+        return self.data_dir / "fleet"
+
+    @property
+    def url_for_servers(self) -> str:
+        if self.fleet_public_url:
+            return self.fleet_public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
 
 def load_settings(**overrides: Any) -> Settings:

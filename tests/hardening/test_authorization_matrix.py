@@ -20,11 +20,13 @@ from fastapi import FastAPI
 
 from homeport.clock import FakeClock
 from homeport.db.session import unit_of_work
+from homeport.fleet import service as fleet_service
 from homeport.identity import service_keys
 from homeport.identity.server_keys import SCOPES, KeyKind
 from homeport.state import AppState
-from tests.factories import PASSWORD, bearer, make_key
+from tests.factories import PASSWORD, bearer, fleet_servers, make_key
 
+FLEET = {"command": ["./server.x86_64", "--headless"], "scaling": {"buffer": 0}}
 CREDENTIALS = ("none", "player", "other", "expired", "unscoped", "scoped", "revoked", "admin")
 _counter = itertools.count(1)
 
@@ -38,6 +40,8 @@ class World:
     other_token: str
     server_id: str
     board: str
+    fleet_server: str
+    empty_fleet: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ async def _keys(client: httpx.AsyncClient, state: AppState, clock: FakeClock) ->
     device = {"device_id": f"expired-device-{uuid.uuid4().hex}"}
     expired = (await client.post("/v1/auth/device", json=device)).json()["access_token"]
     clock.advance(state.settings.auth_access_ttl + 1)
+    await fleet_service.store_configured(state.sessions, state.clock, state.settings)
     revoked = await make_key(state, scopes=set(SCOPES), name="revoked")
     async with unit_of_work(state.sessions) as session:
         await service_keys.revoke_key(session, state.clock, state.identity.caches, name="revoked")
@@ -65,7 +70,7 @@ async def _keys(client: httpx.AsyncClient, state: AppState, clock: FakeClock) ->
     )
 
 
-async def _world(client: httpx.AsyncClient, keys: Keys) -> World:
+async def _world(client: httpx.AsyncClient, state: AppState, keys: Keys) -> World:
     n = next(_counter)
     device = {"device_id": f"matrix-device-{uuid.uuid4().hex}"}
     player = (await client.post("/v1/auth/device", json=device)).json()
@@ -103,7 +108,16 @@ async def _world(client: httpx.AsyncClient, keys: Keys) -> World:
         other_token=other.json()["access_token"],
         server_id=registered.json()["server_id"],
         board=board,
+        fleet_server=(await fleet_servers(state, client, "arena", 1))[0][0],
+        empty_fleet=await _empty_fleet(client, keys, n),
     )
+
+
+async def _empty_fleet(client: httpx.AsyncClient, keys: Keys, n: int) -> str:
+    name = f"empty-{n}"
+    made = await client.put(f"/v1/admin/fleets/{name}", json=FLEET, headers=bearer(keys.admin))
+    assert made.status_code == 201, made.text
+    return name
 
 
 def _credential(kind: str, world: World, keys: Keys) -> dict[str, str]:
@@ -144,6 +158,8 @@ PUBLIC_200 = (200,) * 8
 KEY_ONLY_401 = (401, 401, 401, 401)  # none, player, other player, expired token: not a key
 READS = (401, 200, 200, 401, 403, 200, 401, 200)  # players and keys with the scope
 SERVER_WRITE = (401, 403, 403, 401, 403, 200, 401, 200)  # a key's scope, never a player
+FLEET_CALLS = (*KEY_ONLY_401, 403, 200, 401, 200)  # keys with the scope `fleet`
+ADMIN = (*KEY_ONLY_401, 403, 403, 401, 200)
 OWNER_READ = (401, 200, 403, 401, 403, 200, 401, 200)  # the player, and keys with the scope
 MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     ("GET", "/healthz"): (_path("/healthz"), PUBLIC_200),
@@ -283,6 +299,30 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
         lambda w: (f"/v1/leaderboards/{w.board}/records", {"player_id": w.player, "score": 9}, {}),
         (*KEY_ONLY_401, 403, 200, 401, 200),
     ),
+    ("GET", "/v1/fleets"): (_path("/v1/fleets"), FLEET_CALLS),
+    ("GET", "/v1/fleets/{fleet}"): (_path("/v1/fleets/arena"), FLEET_CALLS),
+    ("GET", "/v1/fleets/{fleet}/servers"): (_path("/v1/fleets/arena/servers"), FLEET_CALLS),
+    ("GET", "/v1/fleets/{fleet}/servers/{server_id}"): (
+        _path("/v1/fleets/arena/servers/{w.fleet_server}"),
+        FLEET_CALLS,
+    ),
+    ("POST", "/v1/fleets/{fleet}/servers/{server_id}/drain"): (
+        _path("/v1/fleets/arena/servers/{w.fleet_server}/drain"),
+        (*KEY_ONLY_401, 403, 202, 401, 202),
+    ),
+    ("POST", "/v1/fleets/{fleet}/allocate"): (
+        _path("/v1/fleets/arena/allocate", {"wait": 0}),
+        FLEET_CALLS,
+    ),
+    ("PUT", "/v1/admin/fleets/{fleet}"): (_path("/v1/admin/fleets/{w.empty_fleet}", FLEET), ADMIN),
+    ("DELETE", "/v1/admin/fleets/{fleet}"): (
+        _path("/v1/admin/fleets/{w.empty_fleet}"),
+        (*KEY_ONLY_401, 403, 403, 401, 204),
+    ),
+    ("POST", "/v1/admin/fleets/{fleet}/scale"): (
+        _path("/v1/admin/fleets/{w.empty_fleet}/scale", {"replicas": 2}),
+        ADMIN,
+    ),
 }
 
 
@@ -300,7 +340,11 @@ def test_every_route_has_a_row(app: FastAPI) -> None:
 @pytest.fixture
 def settings(make_settings: Callable[..., Any]) -> Any:
     # A cell makes a handful of players; the per-address limit is not what is tested here.
-    return make_settings(auth_address_max_attempts=100_000)
+    return make_settings(
+        auth_address_max_attempts=100_000,
+        fleets={"arena": FLEET},
+        fleet_admin_commands=True,
+    )
 
 
 async def test_authorization_matrix(
@@ -310,7 +354,7 @@ async def test_authorization_matrix(
     wrong: list[str] = []
     for (method, route), (call, expected) in MATRIX.items():
         for credential, status in zip(CREDENTIALS, expected, strict=True):
-            world = await _world(client, keys)
+            world = await _world(client, state, keys)
             path, body, extra = call(world)
             headers = {**_credential(credential, world, keys), **extra}
             response = await client.request(method, path, json=body, headers=headers)

@@ -2,6 +2,7 @@
 
 from homeport.db.base import Base
 from homeport.events import models as event_models
+from homeport.fleet import models as fleet_models
 from homeport.identity import models as identity_models
 from homeport.leaderboards import models as leaderboard_models
 from homeport.players import models as player_models
@@ -10,6 +11,7 @@ from homeport.registry import models as registry_models
 __all__ = [
     "Base",
     "event_models",
+    "fleet_models",
     "identity_models",
     "leaderboard_models",
     "player_models",

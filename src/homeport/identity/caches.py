@@ -66,6 +66,7 @@ class CachedKey:
     key_hash: str
     scopes: frozenset[str]
     revoked: bool
+    server_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,8 @@ class ServerKey(UUIDPrimaryKey, Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[str] = mapped_column(String(500))
     """Space-separated scope names."""
+    server_id: Mapped[uuid.UUID | None]
+    """Set for a fleet server's own key: the one server it may register, as that id."""
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
 

@@ -32,7 +32,13 @@ class CreatedKey:
 
 
 async def create_key(
-    session: AsyncSession, clock: Clock, *, name: str, kind: KeyKind, scopes: frozenset[str]
+    session: AsyncSession,
+    clock: Clock,
+    *,
+    name: str,
+    kind: KeyKind,
+    scopes: frozenset[str],
+    server_id: uuid.UUID | None = None,
 ) -> CreatedKey:
     if await session.scalar(select(ServerKey.id).where(ServerKey.name == name)):
         raise KeyNameTaken()
@@ -44,6 +50,7 @@ async def create_key(
         lookup=lookup,
         key_hash=key_hash,
         scopes=" ".join(sorted(scopes)),
+        server_id=server_id,
         created_at=clock.now(),
     )
     session.add(row)
@@ -80,6 +87,8 @@ class Caller:
     name: str
     kind: KeyKind
     scopes: frozenset[str]
+    server_id: uuid.UUID | None = None
+    """A fleet server's key is bound to that server: it registers under this id."""
 
     @property
     def is_admin(self) -> bool:
@@ -98,6 +107,7 @@ async def _load(factory: async_sessionmaker[AsyncSession], lookup: str) -> Cache
         key_hash=row.key_hash,
         scopes=frozenset(row.scopes.split()),
         revoked=row.revoked_at is not None,
+        server_id=row.server_id,
     )
 
 
@@ -124,7 +134,7 @@ async def authenticate_key(
         or not server_keys.matches(key, cached.key_hash)
     ):
         raise ServerKeyInvalid()
-    return Caller(cached.id, cached.name, kind, cached.scopes)
+    return Caller(cached.id, cached.name, kind, cached.scopes, cached.server_id)
 
 
 def require_scope(caller: Caller, scope: str) -> None:

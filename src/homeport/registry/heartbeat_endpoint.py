@@ -56,12 +56,15 @@ class HeartbeatEndpoint(BareEndpoint):
         require_scope(caller, "registry")
         server_id = _server_id(scope["path"])
         body = parse_model(HeartbeatRequest, await read_body(receive, self.max_body_bytes))
-        expires = await state.registry.heartbeats.beat(caller, server_id, body)
+        renewed = await state.registry.heartbeats.beat(caller, server_id, body)
+        directive = renewed.directive or {}
         return orjson.dumps(
             {
                 "server_id": str(server_id),
-                "expires_at": rfc3339(expires),
+                "expires_at": rfc3339(renewed.expires_at),
                 "heartbeat_interval": self.interval,
+                "action": directive.get("action"),
+                "allocation": directive.get("allocation"),
             }
         )
 

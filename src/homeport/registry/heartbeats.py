@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
@@ -26,7 +27,7 @@ from homeport.registry.service import TOPIC, Lease
 from homeport.settings import Settings
 
 _SQLITE_SELECT = (
-    "SELECT id, key_id, max_players, players, state FROM servers"
+    "SELECT id, key_id, max_players, players, state, directive FROM servers"
     " WHERE lease_expires_at > ? AND id IN ({marks})"
 )
 _SQLITE_UPDATE = (
@@ -34,7 +35,7 @@ _SQLITE_UPDATE = (
     " player_ids = coalesce(?, player_ids), heartbeat_at = ?, lease_expires_at = ? WHERE id = ?"
 )
 _POSTGRES_SELECT = (
-    "SELECT id, key_id, max_players, players, state FROM servers"
+    "SELECT id, key_id, max_players, players, state, directive FROM servers"
     " WHERE id = ANY($1::uuid[]) AND lease_expires_at > $2 ORDER BY id FOR UPDATE"
 )
 _POSTGRES_UPDATE = (
@@ -44,9 +45,23 @@ _POSTGRES_UPDATE = (
     " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[])"
     " AS v(id, players, map, state, player_ids) WHERE s.id = v.id"
 )
-Outcome = datetime | HomeportError
-_LEASE = datetime.min
-"""Stands for "the new lease" in `decide`'s outcomes; the writer fills in the time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Renewed:
+    expires_at: datetime
+    directive: dict[str, Any] | None
+    """What the fleet asks of the server (see `Server.directive`), handed over as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Lease:
+    """Stands for "the new lease" in `decide`'s outcomes; the writer fills in the time."""
+
+    directive: dict[str, Any] | None
+
+
+Outcome = Renewed | HomeportError
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,7 @@ class _Current:
     max_players: int
     players: int
     state: str
+    directive: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -104,10 +120,10 @@ def _apply(body: HeartbeatRequest, target: _Next) -> HomeportError | None:
 
 def decide(
     group: list[_Beat], current: dict[uuid.UUID, _Current]
-) -> tuple[list[Outcome], dict[uuid.UUID, _Next]]:
+) -> tuple[list[_Lease | HomeportError], dict[uuid.UUID, _Next]]:
     """Each beat's outcome, in order, and what to write for each server (no I/O here)."""
     changes: dict[uuid.UUID, _Next] = {}
-    outcomes: list[Outcome] = []
+    outcomes: list[_Lease | HomeportError] = []
     for beat in group:
         row = current.get(beat.server_id)
         if row is None:
@@ -124,7 +140,7 @@ def decide(
             outcomes.append(refusal)
             continue
         changes[beat.server_id] = target
-        outcomes.append(_LEASE)
+        outcomes.append(_Lease(row.directive))
     return outcomes, changes
 
 
@@ -152,7 +168,7 @@ async def write_group_postgres(
     # FOR UPDATE in id order: every process locks rows in the same order, so concurrent
     # groups cannot deadlock.
     rows = await connection.fetch(_POSTGRES_SELECT, ids, now)
-    current = {row[0]: _Current(row[1], row[2], row[3], row[4]) for row in rows}
+    current = {row[0]: _Current(row[1], row[2], row[3], row[4], _json(row[5])) for row in rows}
     outcomes, changes = decide(group, current)
     if changes:
         targets = list(changes.items())
@@ -179,7 +195,7 @@ async def write_group_postgres(
                 subject=str(server_id),
                 data={"from": target.old_state, "to": target.state, "players": target.players},
             )
-    return [expires if outcome is _LEASE else outcome for outcome in outcomes]
+    return _renewals(outcomes, expires)
 
 
 class _SqliteTypes:
@@ -208,7 +224,9 @@ def write_group_sqlite(
             [types.time_in(now), *(types.id_in(i) for i in ids)],
         )
         current = {
-            types.id_out(row[0]): _Current(types.id_out(row[1]), row[2], row[3], row[4])
+            types.id_out(row[0]): _Current(
+                types.id_out(row[1]), row[2], row[3], row[4], _json(row[5])
+            )
             for row in cursor.fetchall()
         }
         outcomes, changes = decide(group, current)
@@ -234,10 +252,24 @@ def write_group_sqlite(
     if any(t.state != t.old_state for t in changes.values()):
         with Session(bind=connection) as session:
             _record_state_changes(session, clock, changes)
-    return [expires if outcome is _LEASE else outcome for outcome in outcomes]
+    return _renewals(outcomes, expires)
 
 
-class HeartbeatWriter(GroupWriter[_Beat, datetime]):
+def _json(value: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON column as a raw connection gives it: text, or already decoded by a codec."""
+    if value is None or isinstance(value, dict):
+        return value
+    return orjson.loads(value)  # type: ignore[no-any-return]
+
+
+def _renewals(outcomes: list[_Lease | HomeportError], expires: datetime) -> list[Outcome]:
+    return [
+        Renewed(expires, outcome.directive) if isinstance(outcome, _Lease) else outcome
+        for outcome in outcomes
+    ]
+
+
+class HeartbeatWriter(GroupWriter[_Beat, Renewed]):
     thread_name = "homeport-heartbeats"
 
     def __init__(self, settings: Settings, engine: AsyncEngine, clock: Clock, lease: Lease) -> None:
@@ -246,8 +278,8 @@ class HeartbeatWriter(GroupWriter[_Beat, datetime]):
         self._lease = lease
         self._types: _SqliteTypes | None = None
 
-    async def beat(self, caller: Caller, server_id: uuid.UUID, body: HeartbeatRequest) -> datetime:
-        """Refresh the server's lease and apply the update; the new lease expiry, once committed."""
+    async def beat(self, caller: Caller, server_id: uuid.UUID, body: HeartbeatRequest) -> Renewed:
+        """Refresh the server's lease and apply the update; the new lease, once committed."""
         return await self.submit(_Beat(server_id, caller, body))
 
     def prepare_sqlite(self, engine: Engine) -> None:

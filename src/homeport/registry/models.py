@@ -49,6 +49,9 @@ class Server(UUIDPrimaryKey, Base):
     created_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     lease_expires_at: Mapped[datetime] = mapped_column(index=True)
+    directive: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the server's next heartbeat answer tells it: `action` (e.g. "drain") and
+    `allocation`. Set by the fleet; the registry only hands it over."""
 
 
 class JoinTicket(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -95,10 +95,24 @@ class HeartbeatRequest(Strict):
     player_ids: Annotated[list[uuid.UUID], Field(max_length=MAX_PLAYER_IDS)] | None = None
 
 
+class Allocation(BaseModel):
+    """Who a fleet server was handed to, and for what."""
+
+    allocation_id: uuid.UUID
+    match_id: str | None
+    players: list[str]
+    metadata: dict[str, Any]
+    allocated_at: datetime
+
+
 class HeartbeatResponse(BaseModel):
     server_id: uuid.UUID
     expires_at: datetime
     heartbeat_interval: int
+    action: Literal["drain"] | None = None
+    """`drain`: stop accepting players, save everyone's data, deregister and exit."""
+    allocation: Allocation | None = None
+    """Set once a fleet server is allocated (e.g. to a match); the same on every later beat."""
 
 
 class ServerOut(BaseModel):

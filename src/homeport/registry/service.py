@@ -104,11 +104,16 @@ async def register(
             ]
         )
     now = clock.now()
-    old = await session.scalar(
-        select(Server).where(
-            Server.key_id == caller.key_id, Server.address == address, Server.port == body.port
-        )
+    # A fleet server's key is bound to its id: registering again replaces that entry, so the
+    # fleet, the registry and the key always name the server alike.
+    same = (
+        Server.id == caller.server_id
+        if caller.server_id is not None
+        else (Server.key_id == caller.key_id)
+        & (Server.address == address)
+        & (Server.port == body.port)
     )
+    old = await session.scalar(select(Server).where(same))
     if old is not None:
         await emit(
             session,
@@ -120,7 +125,7 @@ async def register(
         )
         await session.execute(delete(Server).where(Server.id == old.id))
     row = Server(
-        id=uuid.uuid4(),
+        id=caller.server_id or uuid.uuid4(),
         key_id=caller.key_id,
         name=body.name,
         address=address,

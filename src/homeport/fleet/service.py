@@ -1,0 +1,206 @@
+"""Fleet administration: define, scale and delete fleets, list their servers, ask one to drain.
+
+Starting and stopping processes is the agent's work (`homeport.fleet.agent`); these functions
+only change what the database says should be, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from homeport.clock import Clock
+from homeport.db.session import unit_of_work
+from homeport.errors import Conflict
+from homeport.fleet.errors import (
+    FleetCommandsForbidden,
+    FleetNotFound,
+    GameServerNotFound,
+    ServerNotDrainable,
+)
+from homeport.fleet.models import Fleet, GameServer
+from homeport.fleet.spec import ENDED_STATES, LIVE_STATES, FleetSpec, ScalingPolicy
+from homeport.fleet.spec import GameServerState as S
+from homeport.registry.models import Server
+from homeport.settings import Settings
+
+DRAIN = {"action": "drain"}
+
+
+class FleetNotEmpty(Conflict):
+    slug = "fleet-not-empty"
+    title = "The fleet still has servers: scale it to 0 and let them drain first"
+
+
+@dataclass(frozen=True)
+class FleetView:
+    name: str
+    spec: FleetSpec
+    source: str
+    counts: dict[str, int]
+    crash_streak: int
+
+
+def _spec(row: Fleet) -> FleetSpec:
+    return FleetSpec.model_validate(row.spec)
+
+
+async def sync_configured(session: AsyncSession, clock: Clock, settings: Settings) -> None:
+    """Store the fleets of homeport.toml; the file wins over the API for the names it has."""
+    now = clock.now()
+    for name, spec in settings.fleets.items():
+        row = await session.get(Fleet, name)
+        data = spec.model_dump(mode="json")
+        if row is None:
+            session.add(
+                Fleet(
+                    name=name,
+                    spec=data,
+                    source="config",
+                    crash_streak=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        elif row.spec != data or row.source != "config":
+            # `homeport fleet scale` keeps its fixed size across restarts.
+            replicas = _spec(row).scaling.replicas
+            scaling = spec.scaling.model_copy(update={"replicas": replicas})
+            row.spec = spec.model_copy(update={"scaling": scaling}).model_dump(mode="json")
+            row.source, row.updated_at = "config", now
+    await session.flush()
+
+
+async def store_configured(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings
+) -> None:
+    """`sync_configured` in a transaction of its own, as every process does at start: when
+    two store the same new fleet at once, the loser finds it stored on its next try."""
+    for attempt in range(3):
+        try:
+            async with unit_of_work(sessions) as session:
+                await sync_configured(session, clock, settings)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
+async def _counts(session: AsyncSession, names: list[str]) -> dict[str, Counter[str]]:
+    rows = await session.execute(
+        select(GameServer.fleet, GameServer.state, func.count())
+        .where(GameServer.fleet.in_(names), GameServer.state.in_([s.value for s in LIVE_STATES]))
+        .group_by(GameServer.fleet, GameServer.state)
+    )
+    counts: dict[str, Counter[str]] = {name: Counter() for name in names}
+    for fleet, state, count in rows.all():
+        counts[fleet][state] = count
+    return counts
+
+
+def _view(row: Fleet, counts: Counter[str]) -> FleetView:
+    return FleetView(row.name, _spec(row), row.source, dict(counts), row.crash_streak)
+
+
+async def list_fleets(session: AsyncSession) -> list[FleetView]:
+    rows = list(await session.scalars(select(Fleet).order_by(Fleet.name)))
+    counts = await _counts(session, [row.name for row in rows])
+    return [_view(row, counts[row.name]) for row in rows]
+
+
+async def get_fleet(session: AsyncSession, name: str) -> FleetView:
+    row = await session.get(Fleet, name)
+    if row is None:
+        raise FleetNotFound()
+    return _view(row, (await _counts(session, [name]))[name])
+
+
+async def put_fleet(
+    session: AsyncSession, clock: Clock, settings: Settings, name: str, spec: FleetSpec
+) -> tuple[FleetView, bool]:
+    """Create or replace a fleet through the API; (the fleet, whether it is new)."""
+    row = await session.get(Fleet, name)
+    if not settings.fleet_admin_commands:
+        old = None if row is None else _spec(row)
+        runs = ("command", "working_dir", "environment", "wrapper")
+        if old is None or any(getattr(old, f) != getattr(spec, f) for f in runs):
+            raise FleetCommandsForbidden()
+    now = clock.now()
+    data = spec.model_dump(mode="json")
+    if row is None:
+        row = Fleet(
+            name=name, spec=data, source="api", crash_streak=0, created_at=now, updated_at=now
+        )
+        session.add(row)
+        await session.flush()
+        return _view(row, Counter()), True
+    row.spec, row.updated_at = data, now
+    return await get_fleet(session, name), False
+
+
+async def delete_fleet(session: AsyncSession, name: str) -> None:
+    row = await session.get(Fleet, name)
+    if row is None:
+        raise FleetNotFound()
+    if sum((await _counts(session, [name]))[name].values()):
+        raise FleetNotEmpty()
+    await session.delete(row)
+
+
+async def scale(session: AsyncSession, clock: Clock, name: str, replicas: int | None) -> FleetView:
+    """Fix the fleet's size (None: back to its buffer policy). Surplus servers drain only
+    when empty; the agent applies it on its next pass."""
+    row = await session.get(Fleet, name)
+    if row is None:
+        raise FleetNotFound()
+    spec = _spec(row)
+    scaling = ScalingPolicy.model_validate({**spec.scaling.model_dump(), "replicas": replicas})
+    row.spec = spec.model_copy(update={"scaling": scaling}).model_dump(mode="json")
+    row.updated_at = clock.now()
+    return await get_fleet(session, name)
+
+
+async def list_servers(
+    session: AsyncSession, fleet: str | None, *, include_ended: bool = False
+) -> list[GameServer]:
+    query = select(GameServer).order_by(GameServer.created_at)
+    if fleet is not None:
+        if await session.get(Fleet, fleet) is None:
+            raise FleetNotFound()
+        query = query.where(GameServer.fleet == fleet)
+    if not include_ended:
+        query = query.where(GameServer.state.in_([s.value for s in LIVE_STATES]))
+    return list(await session.scalars(query))
+
+
+async def get_server(session: AsyncSession, fleet: str | None, server_id: uuid.UUID) -> GameServer:
+    row = await session.get(GameServer, server_id)
+    if row is None or (fleet is not None and row.fleet != fleet):
+        raise GameServerNotFound()
+    return row
+
+
+async def request_drain(
+    session: AsyncSession, clock: Clock, row: GameServer, *, reason: str
+) -> GameServer:
+    """Ask a server to finish: it sees `"action": "drain"` in its next heartbeat answer; the
+    agent sends SIGTERM after the fleet's notice and SIGKILL after its grace period."""
+    state = S(row.state)
+    if state in ENDED_STATES:
+        raise ServerNotDrainable()
+    if state is S.SCHEDULED:  # never started: nothing to drain
+        row.state, row.reason, row.ended_at = S.STOPPED.value, reason, clock.now()
+        return row
+    if state not in (S.DRAINING, S.UNHEALTHY):
+        row.state, row.reason, row.drain_at = S.DRAINING.value, reason, clock.now()
+    await session.execute(
+        update(Server)
+        .where(Server.id == row.id)
+        .values(directive={**DRAIN, "allocation": (row.allocation or None)})
+    )
+    return row
