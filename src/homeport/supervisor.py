@@ -85,6 +85,7 @@ def run(settings: Settings, api_argv: Sequence[str], grace: float) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="[%(levelname)s] %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its every request is noise here
     try:
         import uvloop
 

@@ -141,6 +141,7 @@ async def test_scale_down_drains_empty_servers_only_and_saves_players(
     answer = live.http.post(f"/v1/fleets/demo/servers/{busy.id}/drain")
     assert answer.status_code == 202, answer.text
     assert await asyncio.wait_for(client.wait_closed_by_server(), 30) == "BYE draining"
+    await client.close()
     saved = live.http.get(f"/v1/players/{player['player']['id']}/data/profile/progress")
     assert saved.status_code == 200, saved.text
     assert saved.json()["value"]["xp"] == 1500

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from homeport.fleet.spec import FleetSpec
 from homeport.sim import player as sim_player
 from tests.e2e.live import HOMEPORT, cli, environment, free_port
 from tests.fleet.conftest import BEAT, sim_fleet
@@ -68,8 +69,8 @@ class Serve:
             time.sleep(0.2)
 
 
-def _env(tmp_path: Path, db_url: str, port: int) -> dict[str, str]:
-    fleet = sim_fleet(scaling={"buffer": 2, "max_servers": 3})
+def _env(tmp_path: Path, db_url: str, port: int, fleet: FleetSpec | None = None) -> dict[str, str]:
+    fleet = fleet or sim_fleet(scaling={"buffer": 2, "max_servers": 3})
     return environment(
         tmp_path / "data",
         db_url,
@@ -143,7 +144,9 @@ def test_sigterm_drains_the_fleet_and_saves_every_player(db_url: str, tmp_path: 
 
 def test_orphans_of_a_killed_homeport_are_reaped_on_start(db_url: str, tmp_path: Path) -> None:
     port = free_port()
-    env = _env(tmp_path, db_url, port)
+    # The default command: the reference server of this installation.
+    fleet = FleetSpec(port_range=(42000, 42999), scaling={"buffer": 2, "max_servers": 3})
+    env = _env(tmp_path, db_url, port, fleet)
     (tmp_path / "data").mkdir()
     admin = cli(env, "keys", "create", "--name", "admin", "--admin").stdout.split()[-1]
     serve = Serve(env, port)

@@ -325,7 +325,7 @@ class FleetAgent:
         await self.engine.dispose()
 
 
-_FALLBACK = FleetSpec(command=["-"])
+_FALLBACK = FleetSpec()
 """Timings for servers whose fleet was deleted under them: they are drained with defaults."""
 
 

@@ -98,7 +98,9 @@ def _stop(
     row: GameServer, state: S, listing: Listing | None, spec: FleetSpec, now: datetime, beat: float
 ) -> Do:
     if row.term_at is None:
-        notice = 0.0 if state is S.UNHEALTHY else spec.notice(beat)
+        # A server that is not in the registry cannot hear the request: no point waiting.
+        unheard = state is S.UNHEALTHY or listing is None or listing.lease_expires_at <= now
+        notice = 0.0 if unheard else spec.notice(beat)
         if row.drain_at is None or (now - row.drain_at).total_seconds() >= notice:
             row.term_at = now
             return Do.TERMINATE

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,8 @@ class LocalProvider(Provider):
             "address": launch.spec.address,
         }
         argv = [arg.format_map(values) for arg in launch.spec.command]
+        if argv[0] == "homeport":  # the same installation as this server, whatever PATH says
+            argv[:1] = [sys.executable, "-m", "homeport"]
         if launch.spec.wrapper:
             argv = ["/bin/sh", str(wrapper_path()), *argv]
         return argv

@@ -21,11 +21,28 @@ class RotatingLog:
         self._size = path.stat().st_size if path.exists() else 0
 
     def write(self, data: bytes) -> None:
-        if self._size and self._size + len(data) > self.max_bytes:
-            self._rotate()
-        with self.path.open("ab") as out:
-            out.write(data)
-        self._size += len(data)
+        """Append, rotating first whenever the file would pass its size; a burst larger than
+        a file is cut at line ends where it can be, so each file stays within the size."""
+        with contextlib.ExitStack() as stack:
+            out = None
+            while data:
+                room = self.max_bytes - self._size
+                if len(data) <= room:
+                    piece, data = data, b""
+                else:
+                    cut = data.rfind(b"\n", 0, max(room, 0)) + 1
+                    if cut == 0 and self._size == 0:
+                        cut = room  # one line longer than a file: cut it
+                    if cut == 0:
+                        stack.close()
+                        out = None
+                        self._rotate()
+                        continue
+                    piece, data = data[:cut], data[cut:]
+                if out is None:
+                    out = stack.enter_context(self.path.open("ab"))
+                out.write(piece)
+                self._size += len(piece)
 
     def _rotate(self) -> None:
         if self.backups == 0:

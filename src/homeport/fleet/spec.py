@@ -30,6 +30,7 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,12
 Port = Annotated[int, Field(ge=1, le=65535)]
 Text = Annotated[str, StringConstraints(max_length=64), AfterValidator(printable)]
 
+REFERENCE_SERVER = ("homeport", "sim-server", "--port", "{port}")
 DEFAULT_KEY_SCOPES = ("validate", "registry", "players:read", "players:write", "leaderboards")
 """What a fleet server's own key may do: what a game server needs, nothing an operator does."""
 
@@ -94,9 +95,10 @@ class FleetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: Literal["local"] = "local"
-    command: Annotated[list[Arg], Field(min_length=1, max_length=64)]
+    command: Annotated[list[Arg], Field(min_length=1, max_length=64)] = list(REFERENCE_SERVER)
     """Program and arguments; `{port}`, `{server_id}`, `{fleet}` and `{address}` are replaced,
-    e.g. `["./server.x86_64", "--headless", "--", "--port", "{port}"]`."""
+    e.g. `["./server.x86_64", "--headless", "--", "--port", "{port}"]`. A leading `homeport`
+    runs this installation's Homeport. Default: the reference dedicated server."""
     working_dir: Annotated[str, StringConstraints(max_length=4096)] | None = None
     environment: Annotated[dict[EnvName, Arg], Field(max_length=64)] = {}
     port_range: tuple[Port, Port] = (7000, 7999)
