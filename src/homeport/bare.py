@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from homeport.deps import bearer_credentials
 from homeport.errors import HomeportError, MethodNotAllowed, Unavailable, UnprocessableContent
 from homeport.middleware import check_body_headers
-from homeport.problems import DATABASE_UNAVAILABLE, problem_response
+from homeport.problems import database_unavailable, problem_response
 
 log = logging.getLogger("homeport.http")
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -97,12 +97,12 @@ class BareEndpoint:
         except HomeportError as error:
             await problem_response(error, path)(scope, receive, send)
             return
-        except DATABASE_UNAVAILABLE:
-            log.warning("database error on %s %s", self.method, path, exc_info=True)
-            busy = Unavailable("The database is busy or unreachable; retry shortly")
-            await problem_response(busy, path, {"Retry-After": "1"})(scope, receive, send)
-            return
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning("database error on %s %s", self.method, path, exc_info=True)
+                busy = Unavailable("The database is busy or unreachable; retry shortly")
+                await problem_response(busy, path, {"Retry-After": "1"})(scope, receive, send)
+                return
             log.exception("unhandled error on %s %s", self.method, path)
             await problem_response(HomeportError("An internal error occurred"), path)(
                 scope, receive, send

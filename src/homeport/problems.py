@@ -10,7 +10,7 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -43,6 +43,24 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.TransactionRollbackError,
     asyncpg.InterfaceError,
 )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database is down, restarting or out of reach. SQLAlchemy wraps
+    some of those (PostgreSQL "starting up", "shutting down") in a plain DBAPIError, so the
+    error it wraps is looked at too."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        wrapped = exc.orig
+        return isinstance(wrapped, DATABASE_UNAVAILABLE) or isinstance(
+            getattr(wrapped, "__cause__", None), DATABASE_UNAVAILABLE
+        )
+    return False
+
+
 _BY_STATUS: dict[int, type[HomeportError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -116,6 +134,8 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    if database_unavailable(exc):
+        return await _database_error(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(HomeportError("An internal error occurred"), request.url.path)
 
