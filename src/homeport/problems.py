@@ -61,6 +61,8 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+BODY_PARSE_FAILED = "There was an error parsing the body"
+"""FastAPI's 400 for a body its JSON reading failed on in a way other than a JSON error."""
 _BY_STATUS: dict[int, type[HomeportError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -114,7 +116,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc.__cause__, HomeportError):
         # FastAPI wraps errors raised while it reads the body (e.g. the body-size limit).
         return problem_response(exc.__cause__, request.url.path)
-    if exc.status_code == 404:
+    if exc.status_code == 400 and exc.detail == BODY_PARSE_FAILED:
+        # A body that is not even text (bad UTF-8): as unreadable as any other broken JSON.
+        error = UnprocessableContent(
+            errors=[{"loc": ["body"], "msg": "The body is not valid JSON", "type": "json_invalid"}]
+        )
+    elif exc.status_code == 404:
         error = NotFound(f"No route for {request.url.path}")
     elif exc.status_code == 405:
         error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")

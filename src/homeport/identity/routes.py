@@ -80,7 +80,12 @@ async def login(
 
 
 @router.post(
-    "/v1/auth/device", response_model=TokenPair, responses=problems(e.PlayerBanned, RateLimited)
+    "/v1/auth/device",
+    response_model=TokenPair,
+    responses={
+        201: {"description": "A new anonymous account", "model": TokenPair},
+        **problems(e.PlayerBanned, RateLimited),
+    },
 )
 async def device(
     body: DeviceRequest,
