@@ -93,6 +93,14 @@ async def test_the_server_learns_its_allocation_in_its_heartbeat(
         f"/v1/fleets/arena/servers/{granted['server_id']}", headers=bearer(fleet_key)
     )
     assert listed.json()["state"] == "allocated"
+    still_ready = await client.put(
+        f"/v1/servers/{granted['server_id']}/heartbeat",
+        json={"state": "ready"},
+        headers=bearer(key),
+    )
+    assert still_ready.status_code == 200
+    browsed = await client.get(f"/v1/servers/{granted['server_id']}")
+    assert browsed.json()["state"] == "in_match", "allocated servers leave the ready list"
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,12 @@ def _watch(
             start_drain(row, S.UNHEALTHY, "unhealthy: not ready within start_timeout", now)
             return Do.TERMINATE
         return Do.NOTHING
-    if not live or listing is None:
+    if listing is None:
+        # It deregistered itself: a server on its way out (its match is over). It gets the
+        # drain notice to exit by itself before any signal, like a drained server.
+        start_drain(row, S.DRAINING, "deregistered itself", now)
+        return Do.NOTHING
+    if not live:
         start_drain(row, S.UNHEALTHY, "unhealthy: heartbeats stopped", now)
         return Do.TERMINATE
     if listing.players != row.players:
@@ -98,8 +103,11 @@ def _stop(
     row: GameServer, state: S, listing: Listing | None, spec: FleetSpec, now: datetime, beat: float
 ) -> Do:
     if row.term_at is None:
-        # A server that is not in the registry cannot hear the request: no point waiting.
-        unheard = state is S.UNHEALTHY or listing is None or listing.lease_expires_at <= now
+        # A server that never registered, or whose lease ran out, cannot hear the request: no
+        # point waiting. One that deregistered itself is leaving: it gets the notice.
+        never_registered = listing is None and row.ready_at is None
+        lapsed = listing is not None and listing.lease_expires_at <= now
+        unheard = state is S.UNHEALTHY or never_registered or lapsed
         notice = 0.0 if unheard else spec.notice(beat)
         if row.drain_at is None or (now - row.drain_at).total_seconds() >= notice:
             row.term_at = now

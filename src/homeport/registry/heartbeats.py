@@ -139,6 +139,10 @@ def decide(
         if refusal is not None:
             outcomes.append(refusal)
             continue
+        if target.state == "ready" and (row.directive or {}).get("allocation"):
+            # Allocated: out of the browser's ready servers, even before the server itself
+            # has heard of its allocation (it learns it in this beat's answer).
+            target.state = "in_match"
         changes[beat.server_id] = target
         outcomes.append(_Lease(row.directive))
     return outcomes, changes

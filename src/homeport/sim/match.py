@@ -22,6 +22,8 @@ class Match:
         self.allocation: dict[str, Any] | None = None
         self.expected: list[str] = []
         self._had_players = False
+        self._seen: set[str] = set()
+        """Everyone who joined, even before the allocation reached this server."""
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -35,7 +37,9 @@ class Match:
             return
         self.allocation = allocation
         self.expected = [str(p) for p in allocation.get("players") or []]
-        self._had_players = players > 0
+        # The allocation comes with a heartbeat, so the match's players may have come (and
+        # even gone) before it: then the match already had its players.
+        self._had_players = players > 0 or not self._seen.isdisjoint(self.expected)
         log.info(
             "allocated: allocation %s, match %s, %d players expected: %s",
             allocation_id,
@@ -43,8 +47,10 @@ class Match:
             len(self.expected),
             " ".join(self.expected) or "-",
         )
+        self.left(players)  # a match whose players all left before the allocation arrived
 
     def joined(self, player_id: str) -> None:
+        self._seen.add(player_id)
         if self.allocation is None:
             return
         self._had_players = True
