@@ -23,6 +23,9 @@ from homeport.leaderboards import rank_endpoint, submit_endpoint
 from homeport.leaderboards.rank_endpoint import RankEndpoint
 from homeport.leaderboards.routes import router as leaderboards_router
 from homeport.leaderboards.submit_endpoint import SubmitEndpoint
+from homeport.matchmaking import queue_admin
+from homeport.matchmaking.realtime import router as realtime_router
+from homeport.matchmaking.routes import router as matchmaking_router
 from homeport.middleware import JsonBodyMiddleware
 from homeport.players import save_endpoint
 from homeport.players.inventory_routes import router as inventory_router
@@ -85,11 +88,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         gc.collect()
         gc.freeze()
         await state.bus.start()
-        if settings.fleets:
-            try:
+        try:
+            if settings.fleets:
                 await fleet_service.store_configured(state.sessions, state.clock, settings)
-            except Exception:  # the database may come up later: the fleet agent stores them too
-                log.warning("could not store the configured fleets yet", exc_info=True)
+            if settings.matchmaking_queues:
+                await queue_admin.store_configured(state.sessions, state.clock, settings)
+        except Exception:  # the database may come up later; the leader loops store them too
+            log.warning("could not store the configured fleets and queues yet", exc_info=True)
         loops = leader_loops(state)
         app.state.loops = loops
         for loop in loops:
@@ -116,6 +121,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(inventory_router)
     app.include_router(leaderboards_router)
     app.include_router(fleet_router)
+    app.include_router(matchmaking_router)
+    app.include_router(realtime_router)
     max_body = settings.http_max_body_bytes
     app.add_middleware(
         JsonBodyMiddleware,

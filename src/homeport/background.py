@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from homeport.db.session import unit_of_work
 from homeport.events import bus
 from homeport.leader import LeaderLoop, Leadership
+from homeport.matchmaking import queue_admin
+from homeport.matchmaking.passes import Matchmaker
 from homeport.players import documents, inventory
 from homeport.registry.service import PURGE_BATCH, purge_expired
 from homeport.state import AppState
@@ -57,6 +59,22 @@ def _players_purge(state: AppState) -> Callable[[], Awaitable[None]]:
     return work
 
 
+def _matchmaking(state: AppState) -> Callable[[], Awaitable[None]]:
+    matchmaker = Matchmaker(state.settings, state.clock, state.sessions)
+    stored = False
+
+    async def work() -> None:
+        nonlocal stored
+        if not stored:  # the queues of homeport.toml, in case the start could not store them
+            await queue_admin.store_configured(state.sessions, state.clock, state.settings)
+            stored = True
+        report = await matchmaker.run_pass()
+        if report.proposed or report.timed_out:
+            log.info("matchmaking pass: %s", report)
+
+    return work
+
+
 def leader_loops(state: AppState) -> list[LeaderLoop]:
     settings = state.settings
     check = settings.leader_check_interval
@@ -81,5 +99,12 @@ def leader_loops(state: AppState) -> list[LeaderLoop]:
             work=_players_purge(state),
             check_interval=check,
             name="players-purge",
+        ),
+        LeaderLoop(
+            Leadership(settings, "matchmaking"),
+            interval=settings.matchmaking_pass_interval,
+            work=_matchmaking(state),
+            check_interval=check,
+            name="matchmaking",
         ),
     ]

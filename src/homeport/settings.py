@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from homeport.fleet.spec import FLEET_NAME, FleetSpec
+from homeport.matchmaking.queues import QUEUE_NAME, QueueSpec
 
 CONFIG_ENV = "HOMEPORT_CONFIG"
 DEFAULT_CONFIG_FILE = "homeport.toml"
@@ -163,6 +164,17 @@ class Settings(BaseSettings):
     fleet_retention: int = Field(86_400, ge=60)
     """How long ended servers stay listed (seconds)."""
 
+    matchmaking_queues: dict[str, QueueSpec] = {}
+    """Queues defined here (`[matchmaking_queues.NAME]` in homeport.toml), stored at start."""
+    matchmaking_pass_interval: float = Field(1.0, gt=0, le=60)
+    """Seconds between matcher passes (one process runs them)."""
+    matchmaking_connect_ttl: int = Field(120, ge=5, le=3600)
+    """Lifetime of a match's connect token (a join ticket for its server), seconds."""
+    matchmaking_wait_max: float = Field(30.0, ge=0, le=120)
+    """Longest long poll of a ticket (`?wait=`), seconds."""
+    matchmaking_ratings_collection: str = Field("ratings", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
+    """The player-document collection that holds ratings, one document per rating pool."""
+
     http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose `X-Forwarded-For` is believed (addresses or CIDR networks)."""
@@ -195,6 +207,14 @@ class Settings(BaseSettings):
         for name in value:
             if not FLEET_NAME.fullmatch(name):
                 raise ValueError(f"fleet name {name!r}: lower-case letters, digits, - and _")
+        return value
+
+    @field_validator("matchmaking_queues")
+    @classmethod
+    def _queue_names(cls, value: dict[str, QueueSpec]) -> dict[str, QueueSpec]:
+        for name in value:
+            if not QUEUE_NAME.fullmatch(name):
+                raise ValueError(f"queue name {name!r}: lower-case letters, digits, - and _")
         return value
 
     @field_validator("db_url")

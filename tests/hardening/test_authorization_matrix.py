@@ -8,10 +8,8 @@ must say who may call it.
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,120 +17,16 @@ import pytest
 from fastapi import FastAPI
 
 from homeport.clock import FakeClock
-from homeport.db.session import unit_of_work
-from homeport.fleet import service as fleet_service
-from homeport.identity import service_keys
-from homeport.identity.server_keys import SCOPES, KeyKind
 from homeport.state import AppState
-from tests.factories import PASSWORD, bearer, fleet_servers, make_key
-
-FLEET = {"command": ["./server.x86_64", "--headless"], "scaling": {"buffer": 0}}
-CREDENTIALS = ("none", "player", "other", "expired", "unscoped", "scoped", "revoked", "admin")
-_counter = itertools.count(1)
-
-
-@dataclass
-class World:
-    player: str
-    player_token: str
-    player_refresh: str
-    other_email: str
-    other_token: str
-    server_id: str
-    board: str
-    fleet_server: str
-    empty_fleet: str
-
-
-@dataclass(frozen=True)
-class Keys:
-    expired_token: str
-    unscoped: str
-    scoped: str
-    revoked: str
-    admin: str
-
-
-async def _keys(client: httpx.AsyncClient, state: AppState, clock: FakeClock) -> Keys:
-    device = {"device_id": f"expired-device-{uuid.uuid4().hex}"}
-    expired = (await client.post("/v1/auth/device", json=device)).json()["access_token"]
-    clock.advance(state.settings.auth_access_ttl + 1)
-    await fleet_service.store_configured(state.sessions, state.clock, state.settings)
-    revoked = await make_key(state, scopes=set(SCOPES), name="revoked")
-    async with unit_of_work(state.sessions) as session:
-        await service_keys.revoke_key(session, state.clock, state.identity.caches, name="revoked")
-    return Keys(
-        expired_token=expired,
-        unscoped=await make_key(state, scopes={"worlds"}),
-        scoped=await make_key(state, scopes=set(SCOPES)),
-        revoked=revoked,
-        admin=await make_key(state, kind=KeyKind.ADMIN),
-    )
-
-
-async def _world(client: httpx.AsyncClient, state: AppState, keys: Keys) -> World:
-    n = next(_counter)
-    device = {"device_id": f"matrix-device-{uuid.uuid4().hex}"}
-    player = (await client.post("/v1/auth/device", json=device)).json()
-    email = f"other{n}-{uuid.uuid4().hex[:8]}@example.com"
-    other = await client.post(
-        "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "O"}
-    )
-    pid = player["player"]["id"]
-    server = bearer(keys.scoped)
-    registered = await client.post(
-        "/v1/servers",
-        json={"name": "M", "port": 7000 + n % 50000, "max_players": 8},
-        headers=server,
-    )
-    board = f"board-{n}"
-    await client.post("/v1/admin/leaderboards", json={"id": board}, headers=bearer(keys.admin))
-    await client.post(
-        f"/v1/leaderboards/{board}/records", json={"player_id": pid, "score": 1}, headers=server
-    )
-    await client.put(
-        f"/v1/players/{pid}/data/profile/main",
-        json={"value": {"xp": 1}, "version": 0},
-        headers=server,
-    )
-    await client.post(
-        f"/v1/players/{pid}/inventory/grant",
-        json={"items": [{"item": "gold", "quantity": 5}]},
-        headers={**server, "Idempotency-Key": "seed"},
-    )
-    return World(
-        player=pid,
-        player_token=player["access_token"],
-        player_refresh=player["refresh_token"],
-        other_email=email,
-        other_token=other.json()["access_token"],
-        server_id=registered.json()["server_id"],
-        board=board,
-        fleet_server=(await fleet_servers(state, client, "arena", 1))[0][0],
-        empty_fleet=await _empty_fleet(client, keys, n),
-    )
-
-
-async def _empty_fleet(client: httpx.AsyncClient, keys: Keys, n: int) -> str:
-    name = f"empty-{n}"
-    made = await client.put(f"/v1/admin/fleets/{name}", json=FLEET, headers=bearer(keys.admin))
-    assert made.status_code == 201, made.text
-    return name
-
-
-def _credential(kind: str, world: World, keys: Keys) -> dict[str, str]:
-    token = {
-        "none": None,
-        "player": world.player_token,
-        "other": world.other_token,
-        "expired": keys.expired_token,
-        "unscoped": keys.unscoped,
-        "scoped": keys.scoped,
-        "revoked": keys.revoked,
-        "admin": keys.admin,
-    }[kind]
-    return {} if token is None else bearer(token)
-
+from tests.factories import PASSWORD
+from tests.hardening.matrix_world import (
+    CREDENTIALS,
+    FLEET,
+    World,
+    credential,
+    make_keys,
+    make_world,
+)
 
 Call = Callable[[World], tuple[str, dict[str, Any] | None, dict[str, str]]]
 """Given the cell's world: the path, the JSON body (or None) and any extra headers."""
@@ -160,6 +54,7 @@ READS = (401, 200, 200, 401, 403, 200, 401, 200)  # players and keys with the sc
 SERVER_WRITE = (401, 403, 403, 401, 403, 200, 401, 200)  # a key's scope, never a player
 FLEET_CALLS = (*KEY_ONLY_401, 403, 200, 401, 200)  # keys with the scope `fleet`
 ADMIN = (*KEY_ONLY_401, 403, 403, 401, 200)
+PLAYER_OWN = (401, 200, 404, 401, 401, 401, 401, 401)  # the ticket's player only
 OWNER_READ = (401, 200, 403, 401, 403, 200, 401, 200)  # the player, and keys with the scope
 MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     ("GET", "/healthz"): (_path("/healthz"), PUBLIC_200),
@@ -319,6 +214,38 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
         _path("/v1/admin/fleets/{w.empty_fleet}"),
         (*KEY_ONLY_401, 403, 403, 401, 204),
     ),
+    ("POST", "/v1/matchmaking/tickets"): (
+        _path("/v1/matchmaking/tickets", {"queue": "duel"}),
+        (401, 409, 201, 401, 401, 401, 401, 401),  # the player is searching already
+    ),
+    ("GET", "/v1/matchmaking/tickets/{ticket_id}"): (
+        _path("/v1/matchmaking/tickets/{w.ticket}"),
+        PLAYER_OWN,
+    ),
+    ("DELETE", "/v1/matchmaking/tickets/{ticket_id}"): (
+        _path("/v1/matchmaking/tickets/{w.ticket}"),
+        PLAYER_OWN,
+    ),
+    ("GET", "/v1/matchmaking/queues"): (
+        _path("/v1/matchmaking/queues"),
+        (401, 200, 200, 401, 200, 200, 401, 200),
+    ),
+    ("PUT", "/v1/admin/matchmaking/queues/{queue}"): (
+        lambda w: (f"/v1/admin/matchmaking/queues/new-{w.queue}", {"fleet": "arena"}, {}),
+        (*KEY_ONLY_401, 403, 403, 401, 201),
+    ),
+    ("DELETE", "/v1/admin/matchmaking/queues/{queue}"): (
+        _path("/v1/admin/matchmaking/queues/{w.queue}"),
+        (*KEY_ONLY_401, 403, 403, 401, 204),
+    ),
+    ("GET", "/v1/matches/{match_id}"): (
+        _path("/v1/matches/{w.match}"),
+        (401, 200, 200, 401, 404, 200, 401, 200),
+    ),
+    ("POST", "/v1/matches/{match_id}/result"): (
+        _path("/v1/matches/{w.match}/result", {"ranks": [1, 2]}),
+        (401, 403, 403, 401, 403, 200, 401, 200),
+    ),
     ("POST", "/v1/admin/fleets/{fleet}/scale"): (
         _path("/v1/admin/fleets/{w.empty_fleet}/scale", {"replicas": 2}),
         ADMIN,
@@ -344,23 +271,24 @@ def settings(make_settings: Callable[..., Any]) -> Any:
         auth_address_max_attempts=100_000,
         fleets={"arena": FLEET},
         fleet_admin_commands=True,
+        matchmaking_queues={"duel": {"fleet": "arena", "teams": 2, "team_size": 1}},
     )
 
 
 async def test_authorization_matrix(
     client: httpx.AsyncClient, state: AppState, clock: FakeClock
 ) -> None:
-    keys = await _keys(client, state, clock)
+    keys = await make_keys(client, state, clock)
     wrong: list[str] = []
     for (method, route), (call, expected) in MATRIX.items():
-        for credential, status in zip(CREDENTIALS, expected, strict=True):
-            world = await _world(client, state, keys)
+        for kind, status in zip(CREDENTIALS, expected, strict=True):
+            world = await make_world(client, state, keys)
             path, body, extra = call(world)
-            headers = {**_credential(credential, world, keys), **extra}
+            headers = {**credential(kind, world, keys), **extra}
             response = await client.request(method, path, json=body, headers=headers)
             if response.status_code != status:
                 wrong.append(
-                    f"{method} {route} as {credential}: {response.status_code}, expected {status}"
+                    f"{method} {route} as {kind}: {response.status_code}, expected {status}"
                     f" ({response.text[:120]})"
                 )
             if response.status_code >= 400:

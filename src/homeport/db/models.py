@@ -5,6 +5,7 @@ from homeport.events import models as event_models
 from homeport.fleet import models as fleet_models
 from homeport.identity import models as identity_models
 from homeport.leaderboards import models as leaderboard_models
+from homeport.matchmaking import models as matchmaking_models
 from homeport.players import models as player_models
 from homeport.registry import models as registry_models
 
@@ -14,6 +15,7 @@ __all__ = [
     "fleet_models",
     "identity_models",
     "leaderboard_models",
+    "matchmaking_models",
     "player_models",
     "registry_models",
 ]

@@ -1,0 +1,1 @@
+"""Matchmaking: queues, tickets, the matcher and the matches it makes."""

@@ -1,0 +1,98 @@
+"""Queues as stored: the ones from homeport.toml written at start, the admin API's, and how many
+tickets each has searching."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from homeport.clock import Clock
+from homeport.db.session import unit_of_work
+from homeport.matchmaking.errors import QueueNotFound
+from homeport.matchmaking.models import Queue, Ticket
+from homeport.matchmaking.queues import QueueSpec
+from homeport.matchmaking.tickets import ACTIVE
+from homeport.settings import Settings
+
+
+@dataclass(frozen=True)
+class QueueView:
+    name: str
+    spec: QueueSpec
+    source: str
+    searching: int
+
+
+async def sync_configured(session: AsyncSession, clock: Clock, settings: Settings) -> None:
+    now = clock.now()
+    for name, spec in settings.matchmaking_queues.items():
+        data = spec.model_dump(mode="json")
+        row = await session.get(Queue, name)
+        if row is None:
+            session.add(
+                Queue(name=name, spec=data, source="config", created_at=now, updated_at=now)
+            )
+        elif row.spec != data or row.source != "config":
+            row.spec, row.source, row.updated_at = data, "config", now
+    await session.flush()
+
+
+async def store_configured(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings
+) -> None:
+    """At start, in every process: the loser of a race to insert finds the rows next time."""
+    for attempt in range(3):
+        try:
+            async with unit_of_work(sessions) as session:
+                await sync_configured(session, clock, settings)
+            return
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
+async def _searching(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(
+        select(Ticket.queue, func.count()).where(Ticket.state.in_(ACTIVE)).group_by(Ticket.queue)
+    )
+    return {queue: int(count) for queue, count in rows.all()}
+
+
+async def list_queues(session: AsyncSession) -> list[QueueView]:
+    counts = await _searching(session)
+    rows = await session.scalars(select(Queue).order_by(Queue.name))
+    return [
+        QueueView(r.name, QueueSpec.model_validate(r.spec), r.source, counts.get(r.name, 0))
+        for r in rows
+    ]
+
+
+async def put_queue(
+    session: AsyncSession, clock: Clock, name: str, spec: QueueSpec
+) -> tuple[QueueView, bool]:
+    now = clock.now()
+    data = spec.model_dump(mode="json")
+    row = await session.get(Queue, name)
+    if row is None:
+        session.add(Queue(name=name, spec=data, source="api", created_at=now, updated_at=now))
+        await session.flush()
+        return QueueView(name, spec, "api", 0), True
+    row.spec, row.updated_at = data, now
+    return QueueView(name, spec, row.source, (await _searching(session)).get(name, 0)), False
+
+
+async def delete_queue(session: AsyncSession, clock: Clock, name: str) -> None:
+    """Delete a queue; its searching tickets end as cancelled."""
+    from homeport.matchmaking.tickets import TicketState, end
+
+    row = await session.get(Queue, name)
+    if row is None:
+        raise QueueNotFound()
+    for ticket in await session.scalars(
+        select(Ticket).where(Ticket.queue == name, Ticket.state.in_(ACTIVE))
+    ):
+        await end(session, clock, ticket, TicketState.CANCELLED, "the queue was deleted")
+    await session.delete(row)
