@@ -41,7 +41,7 @@ from homeport.sim.protocol import level_for
 FLEET, BOARD, BEAT = "soak", "soak-xp", 2
 SCALING = {"buffer": 2, "max_servers": 6}
 SETTINGS = {
-    "HOMEPORT_FLEETS": json.dumps({FLEET: {"port_range": [43000, 43999], "scaling": SCALING}}),
+    "HOMEPORT_FLEETS": json.dumps({FLEET: {"port_range": [29000, 29999], "scaling": SCALING}}),
     "HOMEPORT_REGISTRY_HEARTBEAT_INTERVAL": str(BEAT),
     "HOMEPORT_AUTH_ACCESS_TTL": "60",  # so that every player refreshes, even in a short run
 }

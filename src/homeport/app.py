@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.add_middleware(
         JsonBodyMiddleware,
         max_body_bytes=max_body,
+        body_timeout=settings.http_body_timeout,
         larger={"/v1/players/": max(max_body, settings.players_request_max_bytes)},
     )
     app.bare_routes[validate.PATH] = ValidateEndpoint(state)

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 from granian import Granian
-from granian.constants import Interfaces, Loops
+from granian.constants import HTTPModes, Interfaces, Loops
+from granian.http import HTTP1Settings
 from granian.log import LogLevels
 
 from homeport import __version__, supervisor
@@ -96,6 +97,11 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int) -> None:
         log_level=LogLevels(settings.log_level),
         log_access=False,
         workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
+        # HTTP/1.1 only (game engines speak it; WebSockets upgrade from it): its header timeout
+        # then also closes connections that never send a byte, which "auto" leaves open.
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.http_header_timeout * 1000)),
+        backpressure=settings.http_backpressure,
     ).serve()
 
 

@@ -103,6 +103,23 @@ class PayloadTooLarge(HomeportError):
     title = "Payload too large"
 
 
+class BodyNotRead(PayloadTooLarge):
+    """Too large, refused before the body was read: the rest of it is still on its way, so the
+    connection cannot carry another request and the client must be told it closes."""
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
+class RequestTimeout(HomeportError):
+    status = 408
+    slug = "request-timeout"
+    title = "The request body did not arrive in time"
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
 class UnsupportedMediaType(HomeportError):
     status = 415
     slug = "unsupported-media-type"

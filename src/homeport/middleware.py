@@ -12,11 +12,18 @@ Bare endpoints (`app.HomeportApp.bare_routes`) call `check_body_headers` and `re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from homeport.errors import HomeportError, PayloadTooLarge, UnsupportedMediaType
+from homeport.errors import (
+    BodyNotRead,
+    HomeportError,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from homeport.problems import problem_response
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -29,9 +36,7 @@ def _is_json(content_type: bytes) -> bool:
 
 
 def too_large(max_body_bytes: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The body is larger than {max_body_bytes} bytes", max_bytes=max_body_bytes
-    )
+    return BodyNotRead(f"The body is larger than {max_body_bytes} bytes", max_bytes=max_body_bytes)
 
 
 def check_body_headers(headers: Iterable[tuple[bytes, bytes]], max_body_bytes: int) -> bool:
@@ -57,8 +62,21 @@ def check_body_headers(headers: Iterable[tuple[bytes, bytes]], max_body_bytes: i
     return False
 
 
-async def read_body(receive: Receive, max_body_bytes: int) -> bytes:
-    """The whole request body, refused as soon as it passes the limit."""
+def _timed_out(timeout: float) -> RequestTimeout:
+    return RequestTimeout(f"The whole body must arrive within {timeout:g} s")
+
+
+async def read_body(receive: Receive, max_body_bytes: int, within: float) -> bytes:
+    """The whole request body, refused as soon as it passes the limit or takes too long (the
+    server has no timeout of its own for a body that stalls after its headers)."""
+    try:
+        async with asyncio.timeout(within):
+            return await _read_all(receive, max_body_bytes)
+    except TimeoutError as exc:
+        raise _timed_out(within) from exc
+
+
+async def _read_all(receive: Receive, max_body_bytes: int) -> bytes:
     chunks: list[bytes] = []
     seen = 0
     while True:
@@ -77,10 +95,16 @@ async def read_body(receive: Receive, max_body_bytes: int) -> bytes:
 
 class JsonBodyMiddleware:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, larger: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        body_timeout: float,
+        larger: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self.larger = tuple((larger or {}).items())
         """Path prefixes whose bodies may be bigger (a player's whole save, in one batch)."""
 
@@ -111,14 +135,24 @@ class JsonBodyMiddleware:
 
     def _limited(self, receive: Receive, limit: int) -> Receive:
         seen = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
 
         async def limited_receive() -> Message:
             nonlocal seen
-            message = await receive()
+            if seen == -1:  # the body has arrived: what follows is the disconnect, no timeout
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError as exc:
+                raise _timed_out(self.body_timeout) from exc
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise too_large(limit)
+                if not message.get("more_body", False):
+                    seen = -1
             return message
 
         return limited_receive

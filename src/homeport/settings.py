@@ -176,6 +176,12 @@ class Settings(BaseSettings):
     """The player-document collection that holds ratings, one document per rating pool."""
 
     http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
+    http_body_timeout: float = Field(30.0, gt=0, le=3600)
+    """Seconds a request's whole body may take to arrive after its headers (then 408)."""
+    http_header_timeout: float = Field(30.0, gt=0, le=3600)
+    """Seconds a connection may take to send a request's headers, idle ones included."""
+    http_backpressure: int = Field(4096, ge=16, le=1_000_000)
+    """Connections each worker serves at once; more wait in the listen queue."""
     trusted_proxies: list[str] = Field(default_factory=list)
     """Peers whose `X-Forwarded-For` is believed (addresses or CIDR networks)."""
 

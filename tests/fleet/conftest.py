@@ -32,7 +32,7 @@ BEAT = 1
 def sim_fleet(**fields: Any) -> FleetSpec:
     spec: dict[str, Any] = {
         "command": [*SIM, "--port", "{port}", "--grace", "5"],
-        "port_range": (42000, 42999),
+        "port_range": (26000, 26999),
         "grace_period": 8,
         "start_timeout": 30,
         "scaling": {"buffer": 1, "max_servers": 4, "scale_down_delay": 0},

@@ -145,7 +145,7 @@ def test_sigterm_drains_the_fleet_and_saves_every_player(db_url: str, tmp_path: 
 def test_orphans_of_a_killed_homeport_are_reaped_on_start(db_url: str, tmp_path: Path) -> None:
     port = free_port()
     # The default command: the reference server of this installation.
-    fleet = FleetSpec(port_range=(42000, 42999), scaling={"buffer": 2, "max_servers": 3})
+    fleet = FleetSpec(port_range=(26000, 26999), scaling={"buffer": 2, "max_servers": 3})
     env = _env(tmp_path, db_url, port, fleet)
     (tmp_path / "data").mkdir()
     admin = cli(env, "keys", "create", "--name", "admin", "--admin").stdout.split()[-1]

@@ -20,7 +20,7 @@ from tests.e2e.live import free_port
 from tests.fleet.test_serve import Serve, _env
 
 QUEUE = QueueSpec(fleet="arena", teams=2, team_size=5, allocation_wait=30)
-FLEET = FleetSpec(port_range=(44000, 44999), scaling={"buffer": 4, "max_servers": 6})
+FLEET = FleetSpec(port_range=(28000, 28999), scaling={"buffer": 4, "max_servers": 6})
 
 
 async def _players(client: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:

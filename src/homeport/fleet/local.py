@@ -51,6 +51,25 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def _warn_if_ephemeral(low: int, high: int) -> None:
+    """Ports the kernel hands to outgoing connections can be taken between the check that a
+    port is free and the server's own bind: a range inside them makes starts fail now and then."""
+    try:
+        first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return
+    if low <= last and high >= first:
+        log.warning(
+            "port_range %d-%d overlaps the ephemeral ports %d-%d of outgoing connections:"
+            " a server may now and then fail to bind its port; choose ports below %d",
+            low,
+            high,
+            first,
+            last,
+            first,
+        )
+
+
 def process_start_time(pid: int) -> float | None:
     """The kernel's start time of a process (clock ticks since boot), or None if it is gone."""
     try:
@@ -86,9 +105,13 @@ class LocalProvider(Provider):
         self._running: dict[uuid.UUID, _Running] = {}
         self._ports: dict[uuid.UUID, int] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._checked_ranges: set[tuple[int, int]] = set()
 
     def free_port(self, spec: FleetSpec, taken: set[int]) -> int | None:
         low, high = spec.port_range
+        if (low, high) not in self._checked_ranges:
+            self._checked_ranges.add((low, high))
+            _warn_if_ephemeral(low, high)
         busy = taken | set(self._ports.values())
         for port in range(low, high + 1):
             if port not in busy and _bindable(port):

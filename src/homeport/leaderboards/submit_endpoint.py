@@ -83,7 +83,9 @@ class SubmitEndpoint(BareEndpoint):
         if not _BOARD_ID.match(board_id):
             error = {"loc": ["path", "board_id"], "msg": "Not a board id", "type": "value_error"}
             raise UnprocessableContent(errors=[error])
-        body = parse_model(RecordSubmit, await read_body(receive, max_body))
+        body = parse_model(
+            RecordSubmit, await read_body(receive, max_body, state.settings.http_body_timeout)
+        )
         submission = Submission(
             board_id,
             body.player_id,

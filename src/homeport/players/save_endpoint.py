@@ -80,7 +80,10 @@ class SaveEndpoint(BareEndpoint):
         player, collection, key = match.groups()
         player_id = access.resolve_player(caller, player)
         access.require_write(caller, settings, player_id, collection)
-        body = parse_model(PutDocument, await read_body(receive, self.max_body_bytes))
+        body = parse_model(
+            PutDocument,
+            await read_body(receive, self.max_body_bytes, self.state.settings.http_body_timeout),
+        )
         version = requested_version(if_match(headers), body.version)
         text, json_size = encoded_size(settings, body.value)  # a bad one is 422 whatever else
         if version is None and not access.rule_for(settings, collection).unversioned_writes:

@@ -55,7 +55,10 @@ class HeartbeatEndpoint(BareEndpoint):
         caller = await authenticate_key(ident, state.read_sessions, key)
         require_scope(caller, "registry")
         server_id = _server_id(scope["path"])
-        body = parse_model(HeartbeatRequest, await read_body(receive, self.max_body_bytes))
+        body = parse_model(
+            HeartbeatRequest,
+            await read_body(receive, self.max_body_bytes, self.state.settings.http_body_timeout),
+        )
         renewed = await state.registry.heartbeats.beat(caller, server_id, body)
         directive = renewed.directive or {}
         return orjson.dumps(

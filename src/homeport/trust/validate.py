@@ -42,7 +42,10 @@ class ValidateEndpoint(BareEndpoint):
         key = authorization(scope["headers"], self.max_body_bytes)
         caller = await authenticate_key(ident, state.read_sessions, key)
         require_scope(caller, "validate")
-        body = parse_model(ValidateRequest, await read_body(receive, self.max_body_bytes))
+        body = parse_model(
+            ValidateRequest,
+            await read_body(receive, self.max_body_bytes, self.state.settings.http_body_timeout),
+        )
         if join_tickets.is_ticket(body.player_token):
             async with unit_of_work(state.sessions) as session:
                 admitted = await join_tickets.redeem(
