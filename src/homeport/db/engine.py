@@ -96,8 +96,18 @@ class SqliteWriterTurn:
     """
 
     def __init__(self, settings: Settings) -> None:
-        database = make_url(settings.database_url).database or "homeport.db"
-        self._fd = os.open(f"{database}.writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd = self._open(settings.database_url)
+
+    @classmethod
+    def for_url(cls, url: str) -> SqliteWriterTurn:
+        turn = cls.__new__(cls)
+        turn._fd = cls._open(url)
+        return turn
+
+    @staticmethod
+    def _open(url: str) -> int:
+        database = make_url(url).database or "homeport.db"
+        return os.open(f"{database}.writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
 
     def __enter__(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_EX)

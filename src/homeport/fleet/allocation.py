@@ -9,14 +9,17 @@ so allocation does not wait for the fleet agent's next pass to copy it over.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
+from homeport.db.engine import SqliteWriterTurn
 from homeport.db.session import unit_of_work
 from homeport.fleet.errors import FleetNotFound, NoServerAvailable
 from homeport.fleet.models import Fleet, GameServer
@@ -160,6 +163,35 @@ def new_server(fleet: str, spec: FleetSpec, clock: Clock, *, reason: str) -> Gam
     )
 
 
+class _SqliteTurns:
+    """Allocations on SQLite take turns: one at a time in a process (an asyncio lock, first
+    come first served), and across processes on an `flock` the kernel hands over at once.
+    Left to SQLite's busy handler, concurrent allocations sleep and retry, and the unlucky
+    ones wait a second or more (see `db.engine.SqliteWriterTurn`)."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, tuple[asyncio.Lock, SqliteWriterTurn]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, engine: AsyncEngine) -> AsyncIterator[None]:
+        if engine.dialect.name != "sqlite":
+            yield
+            return
+        url = engine.url.render_as_string(hide_password=False)
+        if url not in self._turns:
+            self._turns[url] = (asyncio.Lock(), SqliteWriterTurn.for_url(url))
+        lock, writer = self._turns[url]
+        async with lock:
+            await asyncio.to_thread(writer.__enter__)
+            try:
+                yield
+            finally:
+                writer.__exit__()
+
+
+_sqlite_turns = _SqliteTurns()
+
+
 async def allocate(
     sessions: async_sessionmaker[AsyncSession],
     clock: Clock,
@@ -171,8 +203,9 @@ async def allocate(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     asked = False
+    engine = sessions.kw["bind"]
     while True:
-        async with unit_of_work(sessions) as session:
+        async with _sqlite_turns.turn(engine), unit_of_work(sessions) as session:
             if await session.get(Fleet, request.fleet) is None:
                 raise FleetNotFound()
             found = await try_allocate(session, clock, request)
