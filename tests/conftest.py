@@ -80,18 +80,24 @@ async def _empty_postgres(url: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database of each kind."""
+def database_for(request: pytest.FixtureRequest, directory: Path) -> str:
+    """A migrated, empty database of the kind the fixture's param names (SQLite in
+    `directory`); also for module-scoped fixtures that share one live server."""
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("_sqlite_template")
-        target = tmp_path / "db" / "homeport.db"
-        target.parent.mkdir()
+        target = directory / "db" / "homeport.db"
+        target.parent.mkdir(parents=True)
         shutil.copy(template, target)
         return f"sqlite+aiosqlite:///{target}"
     url: str = request.getfixturevalue("_postgres_migrated")
     asyncio.run(_empty_postgres(url))
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of each kind."""
+    return database_for(request, tmp_path)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ own event loop against it, so a test can watch every state the agent writes."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +20,7 @@ from homeport.fleet.agent import FleetAgent
 from homeport.fleet.models import Fleet, GameServer
 from homeport.fleet.spec import FleetSpec
 from homeport.settings import Settings
-from tests.conftest import FAST_HASHING, _empty_postgres
+from tests.conftest import FAST_HASHING, database_for
 from tests.e2e.live import LiveServer, cli, environment
 
 SIM = [sys.executable, "-m", "homeport.sim.server", "--save-interval", "600"]
@@ -82,13 +81,7 @@ def live(
 ) -> Iterator[Live]:
     """One live Homeport per database for the whole module: starting one costs seconds."""
     directory = tmp_path_factory.mktemp(f"fleet-{request.param}")
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        shutil.copy(template, directory / "homeport.db")
-        db_url = f"sqlite+aiosqlite:///{directory / 'homeport.db'}"
-    else:
-        db_url = request.getfixturevalue("_postgres_migrated")
-        asyncio.run(_empty_postgres(db_url))
+    db_url = database_for(request, directory)
     backend = Live(directory, db_url)
     try:
         yield backend

@@ -60,18 +60,18 @@ async def test_a_killed_server_is_replaced_and_a_crash_loop_backs_off(
         demo=sim_fleet(scaling={"buffer": 1, "max_servers": 2}),
         broken=sim_fleet(command=CRASHING, scaling={"buffer": 1, "max_servers": 1}),
     )
-    (victim,) = await ready(agent, "demo", 1)
+    victim = (await ready(agent, "demo", 1))[0]
     assert victim.pid is not None
     os.kill(victim.pid, signal.SIGKILL)
 
     async def replaced() -> bool:
         crashed = await agent.servers("demo", S.CRASHED.value)
         fresh = await agent.servers("demo", S.READY.value)
-        return bool(crashed) and bool(fresh)
+        return any(c.id == victim.id for c in crashed) and bool(fresh)
 
     await agent.until(replaced, what="the killed server crashed and replaced")
-    (crashed,) = await agent.servers("demo", S.CRASHED.value)
-    assert "signal 9" in crashed.reason
+    crashed = {c.id: c for c in await agent.servers("demo", S.CRASHED.value)}
+    assert "signal 9" in crashed[victim.id].reason, crashed[victim.id].reason
 
     async def four_crashes() -> list[Any] | None:
         found = await agent.servers("broken", S.CRASHED.value)

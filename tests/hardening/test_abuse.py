@@ -11,13 +11,11 @@ start their servers with the helpers defined here.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +27,7 @@ from homeport.db.session import unit_of_work
 from homeport.identity import service_keys
 from homeport.identity.server_keys import SCOPES, KeyKind
 from homeport.settings import Settings
-from tests.conftest import _empty_postgres
+from tests.conftest import database_for
 from tests.e2e.live import LiveServer, environment
 
 pytestmark = pytest.mark.e2e
@@ -59,26 +57,13 @@ class Live:
         return httpx.Client(transport=transport, base_url=self.url, timeout=10)
 
 
-def module_database(request: pytest.FixtureRequest, directory: Path) -> str:
-    """A migrated, empty database of the kind named by the fixture's param."""
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        target = directory / "db" / "homeport.db"
-        target.parent.mkdir(parents=True)
-        shutil.copy(template, target)
-        return f"sqlite+aiosqlite:///{target}"
-    url: str = request.getfixturevalue("_postgres_migrated")
-    asyncio.run(_empty_postgres(url))
-    return url
-
-
 @contextmanager
 def live_server(
     request: pytest.FixtureRequest, factory: pytest.TempPathFactory, **extra: str
 ) -> Iterator[Live]:
     """A `homeport serve` without its fleet agent, and an admin key for it."""
     directory = factory.mktemp(f"abuse-{request.param}")
-    db_url = module_database(request, directory)
+    db_url = database_for(request, directory)
     env = environment(directory / "data", db_url, HOMEPORT_FLEET_ENABLED="false", **extra)
     admin = asyncio.run(_admin_key(db_url))
     server = LiveServer(env)

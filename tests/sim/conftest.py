@@ -3,10 +3,8 @@ start against it as real subprocesses, as the fleet would."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from homeport.fleet.wrapper import wrapper_path
-from tests.conftest import _empty_postgres
+from tests.conftest import database_for
 from tests.e2e.live import LiveServer, cli, environment, free_port
 
 SIM = [sys.executable, "-m", "homeport.sim.server"]
@@ -150,13 +148,7 @@ def backend(
 ) -> Iterator[Backend]:
     """One live Homeport per database for the whole module: starting one costs seconds."""
     directory = tmp_path_factory.mktemp(f"homeport-{request.param}")
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("_sqlite_template")
-        shutil.copy(template, directory / "homeport.db")
-        db_url = f"sqlite+aiosqlite:///{directory / 'homeport.db'}"
-    else:
-        db_url = request.getfixturevalue("_postgres_migrated")
-        asyncio.run(_empty_postgres(db_url))
+    db_url = database_for(request, directory)
     env = environment(directory, db_url, HOMEPORT_REGISTRY_HEARTBEAT_INTERVAL="1")
     key = cli(env, "keys", "create", "--name", "sim", "--scopes", SCOPES).stdout.split()[-1]
     backend = Backend(LiveServer(env).start(), key)

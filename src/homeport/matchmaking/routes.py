@@ -11,13 +11,16 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette import status
 
 from homeport.db.session import unit_of_work
 from homeport.deps import AdminDep, PlayerDep, SessionDep, StateDep, bearer
 from homeport.identity import errors as identity_errors
+from homeport.identity.service_sessions import Authenticated
 from homeport.matchmaking import errors as e
 from homeport.matchmaking import matches, queue_admin, tickets
+from homeport.matchmaking.models import Ticket
 from homeport.matchmaking.queues import QUEUE_NAME, QueueSpec
 from homeport.matchmaking.schemas import (
     MatchOut,
@@ -58,6 +61,13 @@ async def create_ticket(
     at a time."""
     new = tickets.NewTicket(body.queue, list(body.party), body.properties, body.latencies)
     row = await tickets.create(session, state.clock, state.settings, player.account.id, new)
+    return await _view(session, state, row, player)
+
+
+async def _view(
+    session: AsyncSession, state: AppState, row: Ticket, player: Authenticated
+) -> dict[str, Any]:
+    """The ticket as this player sees it (its connect token is made for this player)."""
     return await tickets.view(
         session,
         state.clock,
@@ -68,17 +78,10 @@ async def create_ticket(
     )
 
 
-async def _read(state: AppState, ticket_id: uuid.UUID, player: Any) -> dict[str, Any]:
+async def _read(state: AppState, ticket_id: uuid.UUID, player: Authenticated) -> dict[str, Any]:
     async with unit_of_work(state.sessions) as session:
         row = await tickets.get_own(session, ticket_id, player.account.id)
-        return await tickets.view(
-            session,
-            state.clock,
-            state.settings,
-            row,
-            player=player.account.id,
-            player_session=player.session_id,
-        )
+        return await _view(session, state, row, player)
 
 
 @router.get(
@@ -120,14 +123,7 @@ async def cancel_ticket(
     """Stop searching (any player of the ticket), until the ticket has a server."""
     row = await tickets.get_own(session, ticket_id, player.account.id, lock=True)
     await tickets.cancel(session, state.clock, row)
-    return await tickets.view(
-        session,
-        state.clock,
-        state.settings,
-        row,
-        player=player.account.id,
-        player_session=player.session_id,
-    )
+    return await _view(session, state, row, player)
 
 
 @router.get("/v1/matchmaking/queues", response_model=QueueList, responses=problems(*ANYONE_ERRORS))
