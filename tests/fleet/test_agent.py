@@ -114,7 +114,9 @@ async def test_scale_down_drains_empty_servers_only_and_saves_players(
     agent: Agent = await run_agent(demo=sim_fleet(scaling={"replicas": 3, "max_servers": 4}))
     servers = await ready(agent, "demo", 3)
     device = {"device_id": f"fleet-scale-{os.getpid()}-{id(agent)}"}
-    player = live.http.post("/v1/auth/device", json=device, headers={}).json()
+    made = live.http.post("/v1/auth/device", json=device, headers={})
+    assert made.status_code == 201, made.text
+    player = made.json()
     busy = servers[0]
     client = await sim_player.connect("127.0.0.1", busy.port, player["access_token"])
     await client.gain_xp(1500)
