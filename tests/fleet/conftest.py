@@ -60,6 +60,11 @@ class Live:
             base_url=self.url, timeout=30, headers={"Authorization": f"Bearer {self.admin}"}
         )
 
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request from an async test, off its event loop: the agent under test runs on that
+        loop, and a blocking call made while it holds SQLite's write lock would stall both."""
+        return await asyncio.to_thread(self.http.request, method, path, **kwargs)
+
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "data_dir": self.data_dir,

@@ -38,7 +38,7 @@ async def test_it_keeps_the_buffer_and_replaces_what_is_allocated(
     agent: Agent = await run_agent(demo=sim_fleet(scaling={"buffer": 2, "max_servers": 4}))
     first = await ready(agent, "demo", 2)
     assert {s.port for s in first} <= set(range(26000, 27000))
-    answer = live.http.post("/v1/fleets/demo/allocate", json={"match_id": "m1"})
+    answer = await live.call("POST", "/v1/fleets/demo/allocate", json={"match_id": "m1"})
     assert answer.status_code == 200, answer.text
     granted = answer.json()
     assert granted["server_id"] in {str(s.id) for s in first}
@@ -47,7 +47,7 @@ async def test_it_keeps_the_buffer_and_replaces_what_is_allocated(
     assert len(live_servers) == 3
 
     async def in_match() -> bool:
-        listed = live.http.get(f"/v1/servers/{granted['server_id']}").json()
+        listed = (await live.call("GET", f"/v1/servers/{granted['server_id']}")).json()
         return bool(listed["state"] == "in_match")
 
     await agent.until(in_match, what="the allocated server reporting in_match")
@@ -114,7 +114,7 @@ async def test_scale_down_drains_empty_servers_only_and_saves_players(
     agent: Agent = await run_agent(demo=sim_fleet(scaling={"replicas": 3, "max_servers": 4}))
     servers = await ready(agent, "demo", 3)
     device = {"device_id": f"fleet-scale-{os.getpid()}-{id(agent)}"}
-    made = live.http.post("/v1/auth/device", json=device, headers={})
+    made = await live.call("POST", "/v1/auth/device", json=device, headers={})
     assert made.status_code == 201, made.text
     player = made.json()
     busy = servers[0]
@@ -126,7 +126,8 @@ async def test_scale_down_drains_empty_servers_only_and_saves_players(
         return any(r.id == busy.id and r.players == 1 for r in rows)
 
     await agent.until(counted, what="the busy server reporting its player")
-    assert live.http.post("/v1/admin/fleets/demo/scale", json={"replicas": 0}).status_code == 200
+    scaled = await live.call("POST", "/v1/admin/fleets/demo/scale", json={"replicas": 0})
+    assert scaled.status_code == 200
 
     async def two_stopped() -> list[Any] | None:
         found = await agent.servers("demo", S.STOPPED.value)
@@ -140,10 +141,10 @@ async def test_scale_down_drains_empty_servers_only_and_saves_players(
     assert still.id == busy.id
 
     # An admin drains the busy one: its player is told and saved before it exits.
-    answer = live.http.post(f"/v1/fleets/demo/servers/{busy.id}/drain")
+    answer = await live.call("POST", f"/v1/fleets/demo/servers/{busy.id}/drain")
     assert answer.status_code == 202, answer.text
     assert await asyncio.wait_for(client.wait_closed_by_server(), 30) == "BYE draining"
     await client.close()
-    saved = live.http.get(f"/v1/players/{player['player']['id']}/data/profile/progress")
+    saved = await live.call("GET", f"/v1/players/{player['player']['id']}/data/profile/progress")
     assert saved.status_code == 200, saved.text
     assert saved.json()["value"]["xp"] == 1500
