@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.live import LiveServer, cli, environment
 
-EXAMPLES = 12
+EXAMPLES = 8
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
