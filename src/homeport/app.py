@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from homeport import __version__, health, problems
 from homeport.background import leader_loops
 from homeport.clock import Clock, SystemClock
+from homeport.errors import PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from homeport.fleet import service as fleet_service
 from homeport.fleet.routes import router as fleet_router
 from homeport.identity.routes import router as identity_router
@@ -27,6 +28,7 @@ from homeport.matchmaking import queue_admin
 from homeport.matchmaking.realtime import router as realtime_router
 from homeport.matchmaking.routes import router as matchmaking_router
 from homeport.middleware import JsonBodyMiddleware
+from homeport.openapi import problems as declared_problems
 from homeport.players import save_endpoint
 from homeport.players.inventory_routes import router as inventory_router
 from homeport.players.routes import router as players_router
@@ -162,6 +164,7 @@ def _document_bare_endpoints(app: HomeportApp) -> None:
                 summary=app.summary,
                 routes=[*app.routes, *app.bare_declarations],
             )
+            _declare_body_refusals(schema)
             components = schema.setdefault("components", {})
             components.setdefault("securitySchemes", {})["ServerKey"] = {
                 "type": "http",
@@ -172,6 +175,21 @@ def _document_bare_endpoints(app: HomeportApp) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+BODY_REFUSALS = (PayloadTooLarge, UnsupportedMediaType, RequestTimeout)
+"""What any operation with a body may answer before it runs (see `middleware`)."""
+
+
+def _declare_body_refusals(schema: dict[str, Any]) -> None:
+    declared = declared_problems(*BODY_REFUSALS)
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                for status, answer in declared.items():
+                    if str(status) != "422":
+                        responses.setdefault(str(status), answer)
 
 
 def create_app_from_environment() -> HomeportApp:
