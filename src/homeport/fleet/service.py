@@ -11,11 +11,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
-from homeport.db.session import unit_of_work
+from homeport.db.session import retry_on_conflict
 from homeport.errors import Conflict
 from homeport.fleet.errors import (
     FleetCommandsForbidden,
@@ -79,16 +78,8 @@ async def sync_configured(session: AsyncSession, clock: Clock, settings: Setting
 async def store_configured(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings
 ) -> None:
-    """`sync_configured` in a transaction of its own, as every process does at start: when
-    two store the same new fleet at once, the loser finds it stored on its next try."""
-    for attempt in range(3):
-        try:
-            async with unit_of_work(sessions) as session:
-                await sync_configured(session, clock, settings)
-            return
-        except IntegrityError:
-            if attempt == 2:
-                raise
+    """Every process stores homeport.toml's fleets at start, racing the others to insert them."""
+    await retry_on_conflict(sessions, lambda session: sync_configured(session, clock, settings))
 
 
 async def _counts(session: AsyncSession, names: list[str]) -> dict[str, Counter[str]]:

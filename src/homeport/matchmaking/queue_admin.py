@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
-from homeport.db.session import unit_of_work
+from homeport.db.session import retry_on_conflict
 from homeport.matchmaking.errors import QueueNotFound
 from homeport.matchmaking.models import Queue, Ticket
 from homeport.matchmaking.queues import QueueSpec
@@ -43,15 +42,8 @@ async def sync_configured(session: AsyncSession, clock: Clock, settings: Setting
 async def store_configured(
     sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings
 ) -> None:
-    """At start, in every process: the loser of a race to insert finds the rows next time."""
-    for attempt in range(3):
-        try:
-            async with unit_of_work(sessions) as session:
-                await sync_configured(session, clock, settings)
-            return
-        except IntegrityError:
-            if attempt == 2:
-                raise
+    """Every process stores homeport.toml's queues at start, racing the others to insert them."""
+    await retry_on_conflict(sessions, lambda session: sync_configured(session, clock, settings))
 
 
 async def _searching(session: AsyncSession) -> dict[str, int]:
