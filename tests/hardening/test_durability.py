@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 
 from tests.e2e.live import HOMEPORT, LiveServer, cli, environment
+from tests.hardening.load_writers import WRITERS, Load
 
-WRITERS = 24
 PLAYERS = 12
 
 
@@ -56,51 +56,20 @@ class KillableServer(LiveServer):
 
 async def _load(url: str, key: str, players: list[str], servers: list[str]) -> dict[str, Any]:
     """Write until the server dies; what was acknowledged, and every grant that was sent."""
-    acked_docs: dict[str, tuple[int, int]] = {}  # player -> (version, xp) last acknowledged
-    grants: list[tuple[str, str]] = []  # (player, idempotency key) of every grant sent
-    beats = 0
+    load = Load(key, players, servers)
     server_errors: list[str] = []
-    auth = {"Authorization": f"Bearer {key}"}
 
     async def writer(n: int, client: httpx.AsyncClient) -> None:
-        nonlocal beats
-        player = players[n % len(players)]
-        version = 1
         for step in range(10_000):
             try:
-                if n % 3 == 0:
-                    xp = n * 100_000 + step
-                    r = await client.put(
-                        f"/v1/players/{player}/data/profile/w{n}",
-                        json={"value": {"xp": xp}, "version": version},
-                        headers=auth,
-                    )
-                    if r.status_code == 200:
-                        version = r.json()["version"]
-                        acked_docs[f"{player}/w{n}"] = (version, xp)
-                elif n % 3 == 1:
-                    idem = f"grant-{n}-{step}"
-                    grants.append((player, idem))
-                    r = await client.post(
-                        f"/v1/players/{player}/inventory/grant",
-                        json={"items": [{"item": "gold", "quantity": 1}]},
-                        headers={**auth, "Idempotency-Key": idem},
-                    )
-                else:
-                    r = await client.put(
-                        f"/v1/servers/{servers[n % len(servers)]}/heartbeat",
-                        json={"players": step % 8},
-                        headers=auth,
-                    )
-                    beats += r.status_code == 200
-                if r.status_code >= 500:
-                    server_errors.append(f"{r.request.method} {r.request.url.path}: {r.text[:200]}")
+                r = await load.write(client, n, step)
             except httpx.TransportError:
                 return
+            if r.status_code >= 500:
+                server_errors.append(f"{r.request.method} {r.request.url.path}: {r.text[:200]}")
 
-    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-        await asyncio.gather(*(writer(n, client) for n in range(WRITERS)))
-    return {"docs": acked_docs, "grants": grants, "beats": beats, "errors": server_errors}
+    await load.run(url, 5, writer)
+    return {"docs": load.docs, "grants": load.grants, "beats": load.beats, "errors": server_errors}
 
 
 def _setup(db_url: str, tmp_path: Path) -> tuple[dict[str, str], str, list[str], list[str]]:

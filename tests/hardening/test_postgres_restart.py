@@ -7,7 +7,6 @@ import asyncio
 import subprocess
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,8 @@ import pytest
 
 from homeport.db import migrate
 from homeport.settings import Settings
-from tests.hardening.test_durability import (
-    WRITERS,
-    KillableServer,
-    _check_after_restart,
-    _setup,
-)
+from tests.hardening.load_writers import Load
+from tests.hardening.test_durability import KillableServer, _check_after_restart, _setup
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_CLUSTER = ROOT / "scripts" / "pg-cluster"
@@ -55,50 +50,19 @@ def own_postgres(postgres_url: str) -> Any:
 async def _load(
     url: str, key: str, players: list[str], servers: list[str], stop: asyncio.Event
 ) -> dict[str, Any]:
-    acked_docs: dict[str, tuple[int, int]] = {}
-    grants: list[tuple[str, str]] = []
-    statuses: Counter[int] = Counter()
+    load = Load(key, players, servers)
     failures: list[str] = []
-    auth = {"Authorization": f"Bearer {key}"}
 
     async def writer(n: int, client: httpx.AsyncClient) -> None:
-        player = players[n % len(players)]
-        version = 1
         step = 0
         while not stop.is_set():
             step += 1
             try:
-                if n % 3 == 0:
-                    xp = n * 100_000 + step
-                    r = await client.put(
-                        f"/v1/players/{player}/data/profile/w{n}",
-                        json={"value": {"xp": xp}, "version": version},
-                        headers=auth,
-                    )
-                    if r.status_code == 200:
-                        version = r.json()["version"]
-                        acked_docs[f"{player}/w{n}"] = (version, xp)
-                    elif r.status_code == 409:  # a save committed unanswered: catch up
-                        version = r.json().get("current_version", version)
-                elif n % 3 == 1:
-                    idem = f"grant-{n}-{step}"
-                    grants.append((player, idem))
-                    r = await client.post(
-                        f"/v1/players/{player}/inventory/grant",
-                        json={"items": [{"item": "gold", "quantity": 1}]},
-                        headers={**auth, "Idempotency-Key": idem},
-                    )
-                else:
-                    r = await client.put(
-                        f"/v1/servers/{servers[n % len(servers)]}/heartbeat",
-                        json={"players": step % 8},
-                        headers=auth,
-                    )
+                r = await load.write(client, n, step)
             except httpx.TransportError as exc:
                 failures.append(f"transport: {exc!r}")
                 await asyncio.sleep(0.1)
                 continue
-            statuses[r.status_code] += 1
             if r.status_code >= 500 and r.status_code != 503:
                 failures.append(
                     f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:200]}"
@@ -107,9 +71,8 @@ async def _load(
                 assert r.headers["content-type"] == "application/problem+json"
                 await asyncio.sleep(0.05)
 
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        await asyncio.gather(*(writer(n, client) for n in range(WRITERS)))
-    return {"docs": acked_docs, "grants": grants, "statuses": statuses, "errors": failures}
+    await load.run(url, 10, writer)
+    return {"docs": load.docs, "grants": load.grants, "statuses": load.statuses, "errors": failures}
 
 
 async def _ready(client: httpx.AsyncClient) -> int:

@@ -1,0 +1,69 @@
+"""Concurrent writers for the tests that break a live server under load (kill -9, SIGTERM, a
+PostgreSQL restart): they remember every write that was acknowledged and every grant that was
+sent, which is what the check after the restart needs. How long each writer goes on, and what
+counts as a failure, is the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+WRITERS = 24
+
+Writer = Callable[[int, httpx.AsyncClient], Awaitable[None]]
+
+
+class Load:
+    """Writer `n` saves a document of its own, grants gold, or heartbeats a server, by `n % 3`, so
+    all three kinds of write are in flight whenever the server is broken."""
+
+    def __init__(self, key: str, players: list[str], servers: list[str]) -> None:
+        self.auth = {"Authorization": f"Bearer {key}"}
+        self.players = players
+        self.servers = servers
+        self.docs: dict[str, tuple[int, int]] = {}  # "player/wN" -> (version, xp) last acknowledged
+        self.grants: list[tuple[str, str]] = []  # (player, idempotency key) of every grant sent
+        self.beats = 0
+        self.statuses: Counter[int] = Counter()
+        # Every writer's document was saved once by the test's setup.
+        self._versions = [1] * WRITERS
+
+    async def run(self, url: str, timeout: float, writer: Writer) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
+            await asyncio.gather(*(writer(n, client) for n in range(WRITERS)))
+
+    async def write(self, client: httpx.AsyncClient, n: int, step: int) -> httpx.Response:
+        """Writer `n`'s write number `step`; the step names the grant, so none is sent twice."""
+        player = self.players[n % len(self.players)]
+        if n % 3 == 0:
+            xp = n * 100_000 + step
+            r = await client.put(
+                f"/v1/players/{player}/data/profile/w{n}",
+                json={"value": {"xp": xp}, "version": self._versions[n]},
+                headers=self.auth,
+            )
+            if r.status_code == 200:
+                self._versions[n] = r.json()["version"]
+                self.docs[f"{player}/w{n}"] = (self._versions[n], xp)
+            elif r.status_code == 409:  # a save committed unanswered: catch up
+                self._versions[n] = r.json().get("current_version", self._versions[n])
+        elif n % 3 == 1:
+            idem = f"grant-{n}-{step}"
+            self.grants.append((player, idem))
+            r = await client.post(
+                f"/v1/players/{player}/inventory/grant",
+                json={"items": [{"item": "gold", "quantity": 1}]},
+                headers={**self.auth, "Idempotency-Key": idem},
+            )
+        else:
+            r = await client.put(
+                f"/v1/servers/{self.servers[n % len(self.servers)]}/heartbeat",
+                json={"players": step % 8},
+                headers=self.auth,
+            )
+            self.beats += r.status_code == 200
+        self.statuses[r.status_code] += 1
+        return r
