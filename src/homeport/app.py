@@ -41,6 +41,8 @@ from homeport.settings import Settings
 from homeport.state import AppState
 from homeport.trust import validate
 from homeport.trust.validate import ValidateEndpoint
+from homeport.worlds.routes import raw_bodies as worlds_raw_bodies
+from homeport.worlds.routes import router as worlds_router
 
 log = logging.getLogger("homeport.app")
 
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         gc.collect()
         gc.freeze()
         await state.bus.start()
+        await state.worlds.started()
         try:
             if settings.fleets:
                 await fleet_service.store_configured(state.sessions, state.clock, settings)
@@ -125,12 +128,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(fleet_router)
     app.include_router(matchmaking_router)
     app.include_router(realtime_router)
+    app.include_router(worlds_router)
     max_body = settings.http_max_body_bytes
     app.add_middleware(
         JsonBodyMiddleware,
         max_body_bytes=max_body,
         body_timeout=settings.http_body_timeout,
-        larger={"/v1/players/": max(max_body, settings.players_request_max_bytes)},
+        larger={
+            "/v1/players/": max(max_body, settings.players_request_max_bytes),
+            "/v1/worlds/": max(max_body, settings.worlds_manifest_max_bytes),
+        },
+        raw=worlds_raw_bodies(settings),
     )
     app.bare_routes[validate.PATH] = ValidateEndpoint(state)
     app.bare_patterns.append(

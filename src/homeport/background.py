@@ -15,6 +15,7 @@ from homeport.matchmaking.passes import Matchmaker
 from homeport.players import documents, inventory
 from homeport.registry.service import PURGE_BATCH, purge_expired
 from homeport.state import AppState
+from homeport.worlds import gc as worlds_gc
 
 log = logging.getLogger("homeport.background")
 
@@ -107,4 +108,15 @@ def leader_loops(state: AppState) -> list[LeaderLoop]:
             check_interval=check,
             name="matchmaking",
         ),
+        LeaderLoop(
+            Leadership(settings, "worlds-gc"),
+            interval=settings.worlds_gc_interval,
+            work=lambda: _collect_worlds(state),
+            check_interval=check,
+            name="worlds-gc",
+        ),
     ]
+
+
+async def _collect_worlds(state: AppState) -> None:
+    await worlds_gc.collect(state.worlds)

@@ -6,6 +6,8 @@
 * A body declared as anything but JSON gets 415.
 * A body larger than `http_max_body_bytes` gets 413, before it is read in full when it declares
   its length, and as soon as the limit is crossed when it is streamed.
+* Routes that take raw bytes (a world's chunks) say so through `raw`: their bodies must be
+  `application/octet-stream` (or untyped) and have a limit and time of their own.
 
 Bare endpoints (`app.HomeportApp.bare_routes`) call `check_body_headers` and `read_body` directly.
 """
@@ -13,7 +15,7 @@ Bare endpoints (`app.HomeportApp.bare_routes`) call `check_body_headers` and `re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,6 +64,27 @@ def check_body_headers(headers: Iterable[tuple[bytes, bytes]], max_body_bytes: i
     return False
 
 
+def check_raw_headers(headers: Iterable[tuple[bytes, bytes]], max_body_bytes: int) -> None:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                if int(value) > max_body_bytes:
+                    raise too_large(max_body_bytes)
+            except ValueError:
+                pass
+        elif name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            if media != b"application/octet-stream":
+                shown = value.decode("latin-1")[:80]
+                raise UnsupportedMediaType(
+                    f"Send the bytes as application/octet-stream, not {shown}"
+                )
+
+
+RawRule = Callable[[str, str], tuple[int, float] | None]
+"""(method, path) -> (max body bytes, seconds it may take) for routes that take raw bytes."""
+
+
 def _timed_out(timeout: float) -> RequestTimeout:
     return RequestTimeout(f"The whole body must arrive within {timeout:g} s")
 
@@ -101,12 +124,14 @@ class JsonBodyMiddleware:
         max_body_bytes: int,
         body_timeout: float,
         larger: dict[str, int] | None = None,
+        raw: RawRule | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
         self.larger = tuple((larger or {}).items())
         """Path prefixes whose bodies may be bigger (a player's whole save, in one batch)."""
+        self.raw = raw
 
     def _limit(self, path: str) -> int:
         for prefix, limit in self.larger:
@@ -122,6 +147,16 @@ class JsonBodyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        raw = self.raw(scope["method"], scope["path"]) if self.raw else None
+        if raw is not None:
+            limit, within = raw
+            try:
+                check_raw_headers(scope["headers"], limit)
+            except HomeportError as error:
+                await problem_response(error, scope["path"])(scope, _no_body, send)
+                return
+            await self.app(scope, self._limited(receive, limit, within), send)
+            return
         limit = self._limit(scope["path"])
         try:
             untyped = check_body_headers(scope["headers"], limit)
@@ -131,12 +166,12 @@ class JsonBodyMiddleware:
         if untyped:
             headers = [*scope["headers"], (b"content-type", b"application/json")]
             scope = {**scope, "headers": headers}
-        await self.app(scope, self._limited(receive, limit), send)
+        await self.app(scope, self._limited(receive, limit, self.body_timeout), send)
 
-    def _limited(self, receive: Receive, limit: int) -> Receive:
+    def _limited(self, receive: Receive, limit: int, within: float) -> Receive:
         seen = 0
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_timeout
+        deadline = loop.time() + within
 
         async def limited_receive() -> Message:
             nonlocal seen
@@ -146,7 +181,7 @@ class JsonBodyMiddleware:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError as exc:
-                raise _timed_out(self.body_timeout) from exc
+                raise _timed_out(within) from exc
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:

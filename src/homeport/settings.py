@@ -175,6 +175,36 @@ class Settings(BaseSettings):
     matchmaking_ratings_collection: str = Field("ratings", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     """The player-document collection that holds ratings, one document per rating pool."""
 
+    worlds_storage: Literal["local", "s3"] = "local"
+    """Where world chunks live: a directory (`worlds_path`, default DATA_DIR/worlds) or S3."""
+    worlds_path: Path | None = None
+    worlds_chunk_max_bytes: int = Field(32 * 1024 * 1024, ge=1024, le=5 * 1024**3)
+    worlds_chunk_timeout: float = Field(300.0, gt=0, le=3600)
+    """Seconds one chunk's body may take to arrive."""
+    worlds_manifest_max_chunks: int = Field(65_536, ge=1, le=1_000_000)
+    worlds_manifest_max_bytes: int = Field(16 * 1024 * 1024, ge=65_536, le=268_435_456)
+    """Largest snapshot commit body (a whole manifest)."""
+    worlds_lease_ttl: int = Field(60, ge=5, le=86_400)
+    """Seconds a world's write lease lasts past its holder's last write; it also lasts while
+    the holder's registry entry is live, so a heartbeating server keeps it."""
+    worlds_keep_last: int = Field(10, ge=1, le=10_000)
+    """Snapshots kept per world, newest first, besides the daily ones."""
+    worlds_keep_daily_days: int = Field(7, ge=0, le=3650)
+    """Days (UTC) for which each world keeps its last snapshot of the day."""
+    worlds_gc_interval: float = Field(300.0, gt=0, le=86_400)
+    worlds_upload_grace: int = Field(3600, ge=0, le=7 * 86_400)
+    """Seconds an uploaded chunk that no snapshot names yet is kept: a save in progress."""
+    worlds_s3_bucket: str = ""
+    worlds_s3_prefix: str = ""
+    worlds_s3_endpoint_url: str | None = None
+    """For S3-compatible stores (MinIO, R2, ...); unset for AWS."""
+    worlds_s3_region: str | None = None
+    worlds_s3_access_key_id: str | None = None
+    """Unset: the AWS default chain (environment, shared config, instance role)."""
+    worlds_s3_secret_access_key: str | None = None
+    worlds_s3_multipart_threshold: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    worlds_s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
+
     http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
     http_body_timeout: float = Field(30.0, gt=0, le=3600)
     """Seconds a request's whole body may take to arrive after its headers (then 408)."""
@@ -242,6 +272,8 @@ class Settings(BaseSettings):
             raise ValueError("password_min_length exceeds password_max_length")
         if self.argon2_memory_kib < 8 * self.argon2_parallelism:
             raise ValueError("argon2_memory_kib must be at least 8 times argon2_parallelism")
+        if self.worlds_storage == "s3" and not self.worlds_s3_bucket:
+            raise ValueError("worlds_storage = s3 needs worlds_s3_bucket")
         return self
 
     @property
@@ -266,6 +298,10 @@ class Settings(BaseSettings):
     def fleet_dir(self) -> Path:
         """Logs and stop files of local fleet servers."""
         return self.data_dir / "fleet"
+
+    @property
+    def worlds_dir(self) -> Path:
+        return self.worlds_path or self.data_dir / "worlds"
 
     @property
     def url_for_servers(self) -> str:

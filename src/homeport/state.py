@@ -15,6 +15,7 @@ from homeport.leaderboards.context import Leaderboards
 from homeport.players.context import Players
 from homeport.registry.context import Registry
 from homeport.settings import Settings
+from homeport.worlds.context import Worlds
 
 
 @dataclass
@@ -30,6 +31,7 @@ class AppState:
     players: Players
     bus: EventBus
     reader: Reader
+    worlds: Worlds
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> AppState:
@@ -48,6 +50,7 @@ class AppState:
             players=Players(settings, clock, engine),
             bus=EventBus(settings, clock, read_sessions),
             reader=Reader(settings, read_sessions),
+            worlds=Worlds.build(settings, clock, sessions, read_sessions),
         )
 
     async def close(self) -> None:
@@ -56,4 +59,5 @@ class AppState:
         await self.players.close()
         await self.bus.close()
         await self.reader.close()
+        await self.worlds.close()
         await self.engine.dispose()

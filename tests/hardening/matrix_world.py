@@ -3,6 +3,7 @@ server, a board, documents, an inventory, fleet servers, a ticket, a queue and a
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import uuid
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class World:
     ticket: str
     queue: str
     match: str
+    world: str
+    chunk: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ async def make_keys(client: httpx.AsyncClient, state: AppState, clock: FakeClock
         await service_keys.revoke_key(session, state.clock, state.identity.caches, name="revoked")
     return Keys(
         expired_token=expired,
-        unscoped=await make_key(state, scopes={"worlds"}),
+        unscoped=await _unscoped_key(state),
         scoped=await make_key(state, scopes=set(SCOPES)),
         revoked=revoked,
         admin=await make_key(state, kind=KeyKind.ADMIN),
@@ -116,7 +119,36 @@ async def make_world(client: httpx.AsyncClient, state: AppState, keys: Keys) -> 
         ).json()["id"],
         queue=await _queue(client, keys, n),
         match=await _match(state, [pid, other.json()["player"]["id"]], fleet_server),
+        world=f"world-{n}",
+        chunk=await _saved_world(client, keys, f"world-{n}"),
     )
+
+
+async def _unscoped_key(state: AppState) -> str:
+    """A valid server key with no scope at all: every route that takes a key refuses it."""
+    async with unit_of_work(state.sessions) as session:
+        created = await service_keys.create_key(
+            session, state.clock, name="unscoped", kind=KeyKind.SERVER, scopes=frozenset()
+        )
+    return created.key
+
+
+async def _saved_world(client: httpx.AsyncClient, keys: Keys, world: str) -> str:
+    """A world saved once by the scoped key (its owner and lease holder); its chunk's hash."""
+    data = uuid.uuid4().bytes
+    digest = hashlib.sha256(data).hexdigest()
+    server = bearer(keys.scoped)
+    stored = await client.put(
+        f"/v1/worlds/{world}/chunks/{digest}",
+        content=data,
+        headers={**server, "content-type": "application/octet-stream"},
+    )
+    assert stored.status_code == 201, stored.text
+    committed = await client.post(
+        f"/v1/worlds/{world}/snapshots", json={"manifest": {"0,0": digest}}, headers=server
+    )
+    assert committed.status_code == 201, committed.text
+    return digest
 
 
 async def _queue(client: httpx.AsyncClient, keys: Keys, n: int) -> str:

@@ -8,6 +8,8 @@ must say who may call it.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -28,11 +30,12 @@ from tests.hardening.matrix_world import (
     make_world,
 )
 
-Call = Callable[[World], tuple[str, dict[str, Any] | None, dict[str, str]]]
-"""Given the cell's world: the path, the JSON body (or None) and any extra headers."""
+Call = Callable[[World], tuple[str, dict[str, Any] | bytes | None, dict[str, str]]]
+"""Given the cell's world: the path, the JSON body (bytes: a raw body; None: no body) and any
+extra headers."""
 
 
-def _new_email(_: World) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
+def _new_email(_: World) -> tuple[str, dict[str, Any] | bytes | None, dict[str, str]]:
     body = {"email": f"n{uuid.uuid4().hex}@example.com", "password": PASSWORD, "display_name": "N"}
     return "/v1/auth/register", body, {}
 
@@ -40,7 +43,7 @@ def _new_email(_: World) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
 def _path(
     template: str, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> Call:
-    def call(w: World) -> tuple[str, dict[str, Any] | None, dict[str, str]]:
+    def call(w: World) -> tuple[str, dict[str, Any] | bytes | None, dict[str, str]]:
         return template.format(w=w), body, headers or {}
 
     return call
@@ -56,6 +59,17 @@ FLEET_CALLS = (*KEY_ONLY_401, 403, 200, 401, 200)  # keys with the scope `fleet`
 ADMIN = (*KEY_ONLY_401, 403, 403, 401, 200)
 PLAYER_OWN = (401, 200, 404, 401, 401, 401, 401, 401)  # the ticket's player only
 OWNER_READ = (401, 200, 403, 401, 403, 200, 401, 200)  # the player, and keys with the scope
+SCOPED_KEY = (*KEY_ONLY_401, 403, 200, 401, 200)
+LEASED = (*KEY_ONLY_401, 403, 200, 401, 409)  # the scoped key saved the world: it holds the lease
+NEW_CHUNK = os.urandom(64)
+
+
+def _new_chunk(w: World) -> tuple[str, dict[str, Any] | bytes | None, dict[str, str]]:
+    digest = hashlib.sha256(NEW_CHUNK).hexdigest()
+    octets = {"content-type": "application/octet-stream"}
+    return f"/v1/worlds/{w.world}/chunks/{digest}", NEW_CHUNK, octets
+
+
 MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     ("GET", "/healthz"): (_path("/healthz"), PUBLIC_200),
     ("GET", "/readyz"): (_path("/readyz"), PUBLIC_200),
@@ -250,6 +264,46 @@ MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
         _path("/v1/admin/fleets/{w.empty_fleet}/scale", {"replicas": 2}),
         ADMIN,
     ),
+    ("GET", "/v1/worlds"): (_path("/v1/worlds"), ADMIN),
+    ("PUT", "/v1/worlds/{world}"): (
+        _path("/v1/worlds/new-{w.world}", {}),
+        (*KEY_ONLY_401, 403, 201, 401, 201),
+    ),
+    ("GET", "/v1/worlds/{world}"): (_path("/v1/worlds/{w.world}"), SCOPED_KEY),
+    ("DELETE", "/v1/worlds/{world}"): (
+        _path("/v1/worlds/{w.world}"),
+        (*KEY_ONLY_401, 403, 403, 401, 204),
+    ),
+    ("POST", "/v1/worlds/{world}/lease"): (_path("/v1/worlds/{w.world}/lease"), LEASED),
+    ("DELETE", "/v1/worlds/{world}/lease"): (
+        _path("/v1/worlds/{w.world}/lease"),
+        (*KEY_ONLY_401, 403, 204, 401, 204),
+    ),
+    ("POST", "/v1/worlds/{world}/chunks/missing"): (
+        lambda w: (f"/v1/worlds/{w.world}/chunks/missing", {"hashes": [w.chunk]}, {}),
+        LEASED,
+    ),
+    ("PUT", "/v1/worlds/{world}/chunks/{sha256}"): (
+        _new_chunk,
+        (*KEY_ONLY_401, 403, 201, 401, 409),
+    ),
+    ("GET", "/v1/worlds/{world}/chunks/{sha256}"): (
+        _path("/v1/worlds/{w.world}/chunks/{w.chunk}"),
+        SCOPED_KEY,
+    ),
+    ("HEAD", "/v1/worlds/{world}/chunks/{sha256}"): (
+        _path("/v1/worlds/{w.world}/chunks/{w.chunk}"),
+        SCOPED_KEY,
+    ),
+    ("POST", "/v1/worlds/{world}/snapshots"): (
+        lambda w: (f"/v1/worlds/{w.world}/snapshots", {"manifest": {"a": w.chunk}}, {}),
+        (*KEY_ONLY_401, 403, 201, 401, 409),
+    ),
+    ("GET", "/v1/worlds/{world}/snapshots"): (_path("/v1/worlds/{w.world}/snapshots"), SCOPED_KEY),
+    ("GET", "/v1/worlds/{world}/snapshots/{seq}"): (
+        _path("/v1/worlds/{w.world}/snapshots/1"),
+        SCOPED_KEY,
+    ),
 }
 
 
@@ -285,7 +339,10 @@ async def test_authorization_matrix(
             world = await make_world(client, state, keys)
             path, body, extra = call(world)
             headers = {**credential(kind, world, keys), **extra}
-            response = await client.request(method, path, json=body, headers=headers)
+            if isinstance(body, bytes):
+                response = await client.request(method, path, content=body, headers=headers)
+            else:
+                response = await client.request(method, path, json=body, headers=headers)
             if response.status_code != status:
                 wrong.append(
                     f"{method} {route} as {kind}: {response.status_code}, expected {status}"

@@ -8,6 +8,7 @@ from homeport.leaderboards import models as leaderboard_models
 from homeport.matchmaking import models as matchmaking_models
 from homeport.players import models as player_models
 from homeport.registry import models as registry_models
+from homeport.worlds import models as world_models
 
 __all__ = [
     "Base",
@@ -18,4 +19,5 @@ __all__ = [
     "matchmaking_models",
     "player_models",
     "registry_models",
+    "world_models",
 ]

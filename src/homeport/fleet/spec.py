@@ -31,7 +31,14 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 Text = Annotated[str, StringConstraints(max_length=64), AfterValidator(printable)]
 
 REFERENCE_SERVER = ("homeport", "sim-server", "--port", "{port}")
-DEFAULT_KEY_SCOPES = ("validate", "registry", "players:read", "players:write", "leaderboards")
+DEFAULT_KEY_SCOPES = (
+    "validate",
+    "registry",
+    "players:read",
+    "players:write",
+    "leaderboards",
+    "worlds",
+)
 """What a fleet server's own key may do: what a game server needs, nothing an operator does."""
 
 
