@@ -6,6 +6,7 @@ It holds no tests of its own; it lives apart so that each file stays readable.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 import threading
@@ -28,7 +29,12 @@ NOT_READ_BACK = {
 """Fields that are stored but never shown again (a password is checked by logging in)."""
 LOGOUT = "/v1/auth/logout"
 """Called with no Bearer: that is when the refresh token in its body is looked up."""
-BODY_EXTRAS = {"/v1/fleets/{fleet}/allocate": {"wait": 0}}
+BODY_EXTRAS: dict[str, dict[str, Any]] = {
+    "/v1/fleets/{fleet}/allocate": {"wait": 0},
+    "/v1/worlds/{world}/snapshots": {"manifest": {}},  # a save of an empty world
+}
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+"""The hash of no bytes: the chunk a bodiless PUT uploads."""
 """Optional fields a valid request needs all the same (an allocation must not wait 30 s)."""
 ANSWERS = {LOGOUT: {401}, "/v1/fleets/{fleet}/allocate": {503}}
 """Refusals that are the operation's own answer to a valid request: no refresh token; no
@@ -207,6 +213,11 @@ class Walker:
             "item": lambda: "gold",
             "score": lambda: next(_fresh),  # a better score, so that its metadata is stored
             "Idempotency-Key": lambda: f"walk-{next(_fresh)}",
+            "world": lambda: "walk-world",
+            "owner": lambda: "",
+            "sha256": lambda: EMPTY_SHA256,
+            "hashes": lambda: EMPTY_SHA256,
+            "walk": lambda: EMPTY_SHA256,  # a free-form object's value; a manifest needs a hash
         }
 
     def build(self, route: str, spec: dict[str, Any]) -> tuple[dict[str, Any], list[Slot]]:
@@ -220,7 +231,7 @@ class Walker:
         content = spec.get("requestBody", {}).get("content", {}).get("application/json")
         if content is not None:
             parts["body"] = builder.value(content["schema"], (), "body")
-            parts["body"].update(BODY_EXTRAS.get(route, {}))
+            parts["body"].update(copy.deepcopy(BODY_EXTRAS.get(route, {})))  # payloads go in
         return parts, builder.slots
 
     def send(self, method: str, route: str, parts: dict[str, Any]) -> httpx.Response:
@@ -243,7 +254,7 @@ class Walker:
         if answer.status_code in ANSWERS.get(route, ()):
             return None
         if answer.status_code >= 500 or answer.status_code in (401, 403, 422):
-            return f"valid {method} {route}: {answer.status_code} {answer.text[:200]}"
+            return f"valid {method} {route}: {answer.status_code} {answer.text[:600]}"
         return None
 
     def walk(self) -> tuple[int, list[str]]:

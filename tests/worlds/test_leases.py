@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
 
 from homeport.clock import FakeClock
+from homeport.db.session import unit_of_work
+from homeport.fleet import service as fleet_service
+from homeport.fleet.models import GameServer
+from homeport.fleet.spec import FleetSpec, GameServerState
 from homeport.identity.server_keys import KeyKind
 from homeport.state import AppState
-from tests.factories import bearer, make_key, problem_type, register_server
+from tests.factories import bearer, fleet_servers, make_key, problem_type, register_server
 from tests.worlds.saving import random_chunks, save
 
 
@@ -87,3 +92,22 @@ async def test_release_and_admin_takeover(
     assert (await client.post("/v1/worlds/w/lease", headers=bearer(second))).status_code == 200
     assert (await client.delete("/v1/worlds/w/lease", headers=bearer(admin))).status_code == 204
     assert (await save(client, first, "w", random_chunks(1))).status_code == 201
+
+
+async def test_a_crashed_fleet_servers_world_goes_to_its_replacement(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    configured = state.settings.model_copy(update={"fleets": {"arena": FleetSpec()}})
+    await fleet_service.store_configured(state.sessions, state.clock, configured)
+    (crashed_id, crashed), (_, replacement) = await fleet_servers(state, client, "arena", 2)
+    first = await save(client, crashed, "arena-world", random_chunks(2))
+    assert first.status_code == 201, first.text
+    detail = await client.get("/v1/worlds/arena-world", headers=bearer(replacement))
+    assert detail.json()["world"]["owner"] == "fleet:arena"  # the fleet's, not the server's
+    assert (await save(client, replacement, "arena-world", random_chunks(2))).status_code == 409
+    async with unit_of_work(state.sessions) as session:
+        row = await session.get(GameServer, uuid.UUID(crashed_id))
+        assert row is not None
+        row.state = GameServerState.CRASHED.value
+    again = await save(client, replacement, "arena-world", random_chunks(2), base=1)
+    assert again.status_code == 201, again.text

@@ -3,7 +3,8 @@
 A lease is taken by a save (or asked for), renewed by every write, and lasts `worlds_lease_ttl`
 past the last one; it also lasts while its holder's registry entry is live, so a server that
 heartbeats keeps its world between saves and loses it when it stops heartbeating (crashed,
-deregistered). Callers lock the world row first, so two servers cannot both take a free lease.
+deregistered), or at once when its fleet saw it end. Callers lock the world row first, so two
+servers cannot both take a free lease.
 """
 
 from __future__ import annotations
@@ -13,15 +14,29 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from homeport.fleet.models import GameServer
+from homeport.fleet.spec import ENDED_STATES
 from homeport.registry.models import Server
 from homeport.worlds.access import Writer
 from homeport.worlds.errors import WorldLeased
 from homeport.worlds.models import World
 
+ENDED = [state.value for state in ENDED_STATES]
+
 
 async def alive(session: AsyncSession, world: World, now: datetime) -> bool:
     if world.lease_key_id is None:
         return False
+    if world.lease_server_id is not None:
+        # A fleet server the agent saw end (crashed, stopped) holds nothing: its replacement
+        # loads the world at once instead of waiting for the lease to run out.
+        ended = await session.scalar(
+            select(GameServer.id).where(
+                GameServer.id == world.lease_server_id, GameServer.state.in_(ENDED)
+            )
+        )
+        if ended is not None:
+            return False
     if world.lease_expires_at is not None and world.lease_expires_at > now:
         return True
     live = select(Server.id).where(Server.lease_expires_at > now).limit(1)
