@@ -22,7 +22,7 @@ from tests.e2e.live import LiveServer, cli, environment, free_port
 
 SIM = [sys.executable, "-m", "homeport.sim.server"]
 WRAPPER = ["/bin/sh", str(wrapper_path())]
-SCOPES = "validate,registry,players:read,players:write"
+SCOPES = "validate,registry,players:read,players:write,worlds"
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:

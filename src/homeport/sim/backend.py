@@ -121,3 +121,52 @@ def _problem(answer: httpx.Response) -> Problem:
     if isinstance(kind, str) and kind.startswith(PROBLEM_PREFIX):
         return Problem(answer.status_code, kind.removeprefix(PROBLEM_PREFIX), body)
     return Problem(answer.status_code, f"http-{answer.status_code}", {})
+
+
+class WorldCalls:
+    """The worlds API as a game server saves and loads its world (bytes, not JSON)."""
+
+    def __init__(self, homeport: Homeport, world: str) -> None:
+        self._http = homeport._http
+        self._call = homeport._call
+        self.base = f"/v1/worlds/{world}"
+
+    async def latest(self) -> dict[str, Any] | None:
+        """The latest snapshot with its manifest; None for a world never saved."""
+        try:
+            answer = await self._call("GET", self.base)
+        except Problem as problem:
+            if problem.slug == "world-not-found":
+                return None
+            raise
+        latest = answer.get("latest")
+        return latest if isinstance(latest, dict) else None
+
+    async def chunk(self, sha256: str) -> bytes:
+        answer = await self._bytes("GET", f"{self.base}/chunks/{sha256}")
+        return answer.content
+
+    async def missing(self, hashes: list[str]) -> list[str]:
+        answer = await self._call("POST", f"{self.base}/chunks/missing", {"hashes": hashes})
+        return [str(h) for h in answer.get("missing", [])]
+
+    async def upload(self, sha256: str, data: bytes) -> None:
+        await self._bytes("PUT", f"{self.base}/chunks/{sha256}", data)
+
+    async def commit(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", f"{self.base}/snapshots", body)
+
+    async def release(self) -> None:
+        await self._call("DELETE", f"{self.base}/lease")
+
+    async def _bytes(self, method: str, path: str, data: bytes | None = None) -> httpx.Response:
+        headers = {"content-type": "application/octet-stream"} if data is not None else {}
+        try:
+            answer = await self._http.request(method, path, content=data, headers=headers)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"{method} {path}: {type(exc).__name__} {exc}") from exc
+        if answer.status_code >= 500 or answer.status_code == 429:
+            raise Unavailable(f"{method} {path}: {answer.status_code}")
+        if answer.status_code >= 400:
+            raise _problem(answer)
+        return answer

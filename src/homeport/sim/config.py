@@ -36,6 +36,10 @@ class Config:
     stop_file: Path | None
     linger: float
     log_level: str
+    world: str | None = None
+    """The world this server keeps and saves (HOMEPORT_WORLD); None: no world."""
+    world_save_interval: float = 60.0
+    world_backup: Path | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--grace", type=float, default=25.0, help="seconds the whole graceful stop may take")
     add("--linger", type=float, default=5.0, help="seconds to stay after an allocated match")
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add("--world", help="keep and save this world (HOMEPORT_WORLD)")
+    add("--world-save-interval", type=float, default=60.0, help="seconds between world saves")
+    add("--world-backup", help="file for the local backup of the last save (none by default)")
     return parser
 
 
@@ -99,4 +106,7 @@ def parse(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Config:
         stop_file=Path(stop_file) if stop_file else None,
         linger=max(options.linger, 0.0),
         log_level=options.log_level,
+        world=options.world or environ.get("HOMEPORT_WORLD") or None,
+        world_save_interval=max(options.world_save_interval, 0.05),
+        world_backup=Path(options.world_backup) if options.world_backup else None,
     )

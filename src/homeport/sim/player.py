@@ -85,6 +85,14 @@ class SimPlayer:
         self.progress.update(xp=xp, level=level)
         return xp, level
 
+    async def cell(self, command: str, x: int, y: int) -> int:
+        """BUILD (raise the cell by one) or LOOK; the cell's value after."""
+        answer = await self._ask(f"{command} {x} {y}")
+        words = answer.split(" ")
+        if len(words) != 4 or words[0] != "CELL":
+            raise UnexpectedAnswer(answer)
+        return int(words[3])
+
     async def ping(self) -> None:
         if (answer := await self._ask("PING")) != "PONG":
             raise UnexpectedAnswer(answer)

@@ -6,6 +6,8 @@ something a few lines of asyncio can drive, so the sim speaks one UTF-8 command 
     client → server                 server → client
     HELLO <access token or ticket>  WELCOME <player id> <progress JSON> | DENIED <problem type>
     XP <1..10000>                   OK <xp> <level> | ERR invalid-xp
+    BUILD <x> <y>                   CELL <x> <y> <value>   (the server keeps a world)
+    LOOK <x> <y>                    CELL <x> <y> <value> | ERR no-world | ERR invalid-cell
     PING                            PONG
     QUIT                            BYE             (after the player's progress is saved)
     anything else                   ERR unknown-command

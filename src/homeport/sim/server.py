@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from homeport.sim.backend import Homeport, Problem, Unavailable
+from homeport.sim.backend import Homeport, Problem, Unavailable, WorldCalls
 from homeport.sim.config import Config, ConfigError, parse
 from homeport.sim.match import Match
 from homeport.sim.protocol import (
@@ -45,6 +45,7 @@ from homeport.sim.protocol import (
 )
 from homeport.sim.registration import Registration
 from homeport.sim.roster import Player, Saver
+from homeport.sim.world import NO_WORLD, SimWorld
 
 log = logging.getLogger("homeport.sim")
 STOP_FILE_POLL = 0.25
@@ -84,6 +85,9 @@ class SimServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._connections: set[asyncio.Task[Any]] = set()
         self._saves: set[asyncio.Task[bool]] = set()
+        self.world: SimWorld | None = None
+        if config.world:
+            self.world = SimWorld(WorldCalls(self.homeport, config.world), config.world_backup)
 
     @property
     def state(self) -> str:
@@ -109,6 +113,10 @@ class SimServer:
             log.error("cannot listen on %s:%d: %s", config.bind, config.port, exc)
             await self.homeport.aclose()
             return 1
+        if self.world is not None and not await self._load_world():
+            listener.close()
+            await self.homeport.aclose()
+            return 1
         self.port = listener.sockets[0].getsockname()[1]
         self.name = config.name or f"sim-{self.port}"
         for signum in STOP_SIGNALS:
@@ -119,6 +127,8 @@ class SimServer:
             asyncio.create_task(self._watch_stop_file()),
             asyncio.create_task(self._periodic_saves()),
         ]
+        if self.world:
+            chores.append(asyncio.create_task(self.world.keep_saving(config.world_save_interval)))
         try:
             await self._stop.wait()
             for chore in chores:  # no heartbeat may re-register a server on its way out
@@ -235,6 +245,8 @@ class SimServer:
             command, _, argument = text.partition(" ")
             if command == "XP":
                 self._gain(player, argument)
+            elif command in ("BUILD", "LOOK"):
+                player.send(*(self.world.answer(command, argument) if self.world else NO_WORLD))
             elif command == "PING":
                 player.send("PONG")
             elif command == "QUIT":
@@ -283,6 +295,16 @@ class SimServer:
                 if player.dirty:
                     self._save_soon(player, "periodic", if_changed=True)
 
+    async def _load_world(self) -> bool:
+        assert self.world is not None
+        try:
+            source = await self.world.load()
+        except (Unavailable, Problem) as exc:
+            log.error("cannot load world %s: %s", self.config.world, exc)
+            return False
+        log.info("world %s loaded: %s", self.config.world, source)
+        return True
+
     async def _watch_stop_file(self) -> None:
         path = self.config.stop_file
         if path is None:
@@ -302,7 +324,7 @@ class SimServer:
         log.info("stopping: %d players connected, %gs of grace", len(leaving), grace)
         for player in leaving:
             player.send("BYE", "draining")
-        saved, finished = 0, False
+        saved, finished, world_saved = 0, False, True
         try:
             async with asyncio.timeout_at(deadline):
                 save_by = deadline - min(1.0, grace / 5)  # the rest is for deregistering
@@ -315,13 +337,14 @@ class SimServer:
                     writer.close()
                 if self._connections:
                     await asyncio.wait(set(self._connections))
+                world_saved = await self.world.finish() if self.world else True
                 await self.registration.remove()
                 finished = True
         except TimeoutError:
             log.error("the graceful stop ran past its %gs of grace", grace)
         lost = len(leaving) - saved
         log.info("stopped: saved %d players%s", saved, f", {lost} NOT saved" if lost else "")
-        return 0 if finished and not lost and not self._failed else 1
+        return 0 if finished and world_saved and not lost and not self._failed else 1
 
 
 def _configure_logging(level: str) -> None:
