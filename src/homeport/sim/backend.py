@@ -156,6 +156,9 @@ class WorldCalls:
     async def commit(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._call("POST", f"{self.base}/snapshots", body)
 
+    async def lease(self) -> None:
+        await self._call("POST", f"{self.base}/lease")
+
     async def release(self) -> None:
         await self._call("DELETE", f"{self.base}/lease")
 

@@ -45,6 +45,8 @@ class SimWorld:
         self.base: int | None = None
         """The snapshot the next save builds on; None before the first one."""
         self.dirty: set[str] = set()
+        self.saved: dict[str, bytes] = {}
+        """Each chunk as Homeport last confirmed it: what the backup holds."""
         self._saving = asyncio.Lock()
 
     def cell(self, x: int, y: int) -> int:
@@ -85,9 +87,12 @@ class SimWorld:
             log.warning("could not give the world's lease back: %s", exc)
         return True
 
-    async def load(self) -> str:
-        """The last complete save: Homeport's, else the local backup's; where it came from."""
+    async def load(self, lease_wait: float = 45.0) -> str:
+        """Take the world's lease, then load the last complete save: Homeport's, else (when
+        Homeport cannot be reached) the local backup's; where it came from. The lease comes
+        first, so no other server can save after what this one loads."""
         try:
+            await self._take_lease(lease_wait)
             latest = await self.calls.latest()
             if latest is None:
                 return "new"
@@ -97,14 +102,30 @@ class SimWorld:
                 if sha(data) != digest:
                     raise Unavailable(f"chunk {chunk_id} came back with other bytes")
                 loaded[chunk_id] = bytearray(data)
-        except (Unavailable, Problem) as exc:
+        except Unavailable as exc:
             if self._read_backup():
                 log.warning("world: Homeport unreachable (%s); loaded the local backup", exc)
                 return "backup"
             raise
         self.chunks.update(loaded)
+        self.saved = {cid: bytes(data) for cid, data in self.chunks.items()}
         self.base = int(latest["seq"])
         return f"snapshot {self.base}"
+
+    async def _take_lease(self, wait: float) -> None:
+        """The lease, waiting while a predecessor that has not ended holds it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            try:
+                await self.calls.lease()
+                return
+            except Problem as problem:
+                if problem.slug != "world-leased" or loop.time() > deadline:
+                    raise
+                pause = float(problem.body.get("retry_after") or 1)
+                log.info("world leased by %s; waiting", problem.body.get("holder"))
+                await asyncio.sleep(min(pause, 5.0))
 
     async def save(self, reason: str) -> bool:
         """Save what changed; True once Homeport has it (or nothing had changed)."""
@@ -115,36 +136,48 @@ class SimWorld:
             taken = {cid: bytes(self.chunks[cid]) for cid in changed}
             self.dirty.difference_update(changed)  # builds from now on dirty them again
             try:
-                seq = await self._send(taken)
+                try:
+                    seq = await self._send(taken, self.base)
+                except Problem as problem:
+                    if problem.slug != "snapshot-conflict":
+                        raise
+                    # The latest is not the snapshot this server last saved: an answer was
+                    # lost after its commit, or it started from an older backup. It holds the
+                    # lease, so its world is the truth: send all of it on the new latest.
+                    taken = {cid: bytes(data) for cid, data in self.chunks.items()}
+                    seq = await self._send(taken, problem.body.get("latest"), whole=True)
             except (Unavailable, Problem) as exc:
                 self.dirty.update(changed)
                 log.warning("world save (%s) failed: %s", reason, exc)
                 return False
             self.base = seq
-            await asyncio.to_thread(self._write_backup)
+            self.saved.update(taken)
+            content = {"base": seq, "chunks": {k: v.hex() for k, v in self.saved.items()}}
+            await asyncio.to_thread(self._write_backup, content)
             log.info("world saved (%s): snapshot %d, %d chunks sent", reason, seq, len(taken))
             return True
 
-    async def _send(self, taken: dict[str, bytes]) -> int:
+    async def _send(self, taken: dict[str, bytes], base: int | None, *, whole: bool = False) -> int:
         hashes = {cid: sha(data) for cid, data in taken.items()}
         missing = set(await self.calls.missing(sorted(set(hashes.values()))))
         for cid, data in taken.items():
             if hashes[cid] in missing:
                 await self.calls.upload(hashes[cid], data)
                 missing.discard(hashes[cid])
-        if self.base is None:
-            body: dict[str, object] = {"manifest": hashes}
-        else:
-            body = {"base": self.base, "changes": hashes}
+        body: dict[str, object] = {"manifest": hashes}
+        if base is not None:
+            body = (
+                {"base": base, "manifest": hashes} if whole else {"base": base, "changes": hashes}
+            )
         return int((await self.calls.commit(body))["seq"])
 
-    def _write_backup(self) -> None:
-        """The saved world on this machine's disk, replaced whole (write, fsync, rename)."""
+    def _write_backup(self, content: dict[str, object]) -> None:
+        """The last saved world on this machine's disk, replaced whole (write, fsync, rename):
+        what Homeport has, not what players built since."""
         if self.backup is None:
             return
         self.backup.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.backup.with_suffix(".tmp")
-        content = {"base": self.base, "chunks": {k: v.hex() for k, v in self.chunks.items()}}
         with temporary.open("w") as handle:
             json.dump(content, handle)
             handle.flush()
@@ -158,5 +191,6 @@ class SimWorld:
         for chunk_id, data in content["chunks"].items():
             if chunk_id in self.chunks:
                 self.chunks[chunk_id] = bytearray(bytes.fromhex(data))
+                self.saved[chunk_id] = bytes.fromhex(data)
         self.base = content["base"]
         return True

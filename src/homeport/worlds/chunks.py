@@ -8,6 +8,7 @@ writes an object of its own and only the first row counts, the other object is r
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from homeport.worlds import spool
 from homeport.worlds.access import Writer
 from homeport.worlds.context import Worlds
 from homeport.worlds.errors import ChunkNotFound, HashMismatch
-from homeport.worlds.models import Chunk
+from homeport.worlds.models import Chunk, DoomedObject
 from homeport.worlds.service import open_for_read, open_for_write
 from homeport.worlds.storage import object_key
 
@@ -84,7 +85,10 @@ async def upload(
             pass
         return False
     storage = await worlds.started()
-    received = await spool.receive(body, storage.spool_dir, worlds.settings.worlds_chunk_max_bytes)
+    async with worlds.storage_errors():  # the spool's disk full: the storage's failure too
+        received = await spool.receive(
+            body, storage.spool_dir, worlds.settings.worlds_chunk_max_bytes
+        )
     try:
         if received.sha256 != sha256:
             raise HashMismatch(
@@ -111,8 +115,11 @@ async def upload(
                 )
             )
     except (_AlreadyStored, IntegrityError):
-        async with worlds.storage_errors():
-            await storage.delete([key])
+        # Another upload of these bytes won; this object is nobody's.
+        async with unit_of_work(worlds.sessions) as session:
+            session.add(DoomedObject(object_key=key, world=name, doomed_at=worlds.clock.now()))
+        with contextlib.suppress(Exception):
+            await storage.delete([key])  # else a collector pass deletes it
         return False
     return True
 

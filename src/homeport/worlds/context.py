@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +51,8 @@ class Worlds:
             async with self._starting:
                 if not self._started:
                     await self.storage.start()
+                    stale = self.settings.worlds_chunk_timeout + 60
+                    await asyncio.to_thread(_remove_stale, self.storage.spool_dir, stale)
                     self._started = True
         return self.storage
 
@@ -66,3 +71,13 @@ class Worlds:
         except Exception as exc:
             log.warning("world storage failed", exc_info=True)
             raise StorageUnavailable() from exc
+
+
+def _remove_stale(spool_dir: Path, older_than: float) -> None:
+    """Spool files a crashed process left. Other workers share the directory, so only those
+    older than any upload may take are removed."""
+    cutoff = time.time() - older_than
+    for path in spool_dir.glob("up-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()

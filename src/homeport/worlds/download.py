@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from homeport.worlds.context import Worlds
 from homeport.worlds.models import Chunk
 from homeport.worlds.ranges import parse_range
-from homeport.worlds.storage import ChunkStorage
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
@@ -17,7 +19,33 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-def chunk_response(storage: ChunkStorage, chunk: Chunk, request: Request) -> Response:
+async def _opened(worlds: Worlds, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+    """The blocks of [start, end), the first one read before any header is sent: a chunk the
+    storage cannot give (unreachable, or its object lost) is a 503 problem, not a 200 that
+    stops short."""
+    storage = await worlds.started()
+    blocks = storage.read(key, start, end)
+    first = b""
+    async with worlds.storage_errors():
+        async for block in blocks:
+            first = block
+            break
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            if first:
+                yield first
+            async for block in blocks:
+                yield block
+        finally:
+            close = getattr(blocks, "aclose", None)  # a client gone mid-way: release the file
+            if close is not None:
+                await close()
+
+    return stream()
+
+
+async def chunk_response(worlds: Worlds, chunk: Chunk, request: Request) -> Response:
     etag = f'"{chunk.sha256}"'
     headers = {
         "ETag": etag,
@@ -40,8 +68,10 @@ def chunk_response(storage: ChunkStorage, chunk: Chunk, request: Request) -> Res
     headers["Content-Length"] = str(end - start)
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+    if end == start:
+        return Response(status_code=status, headers=headers, media_type="application/octet-stream")
     return StreamingResponse(
-        storage.read(chunk.object_key, start, end),
+        await _opened(worlds, chunk.object_key, start, end),
         status_code=status,
         headers=headers,
         media_type="application/octet-stream",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from homeport.errors import (
+    BadRequest,
     Conflict,
     Forbidden,
     HomeportError,
@@ -70,3 +71,8 @@ class StorageUnavailable(Unavailable):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "2"}
+
+
+class UploadAbandoned(BadRequest):
+    slug = "upload-abandoned"
+    title = "The client went away before the whole chunk arrived; nothing was stored"

@@ -93,3 +93,16 @@ class SnapshotChunk(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     chunk_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class DoomedObject(Base):
+    """A stored object whose chunk row is gone, until storage confirms it deleted it.
+
+    Written in the transaction that deletes the rows, so an object is never forgotten when the
+    storage is unreachable or the process dies between the commit and the deletion."""
+
+    __tablename__ = "world_doomed_objects"
+
+    object_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    world: Mapped[str] = mapped_column(String(64))
+    doomed_at: Mapped[datetime] = mapped_column(index=True)

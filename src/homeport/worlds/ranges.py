@@ -7,7 +7,11 @@ multipart answer; the whole chunk is served instead, which the RFC allows.
 
 from __future__ import annotations
 
+import re
+
 from homeport.worlds.errors import RangeNotSatisfiable
+
+SPEC = re.compile(r"([0-9]{0,19})-([0-9]{0,19})")
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -18,12 +22,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
+    match = SPEC.fullmatch(spec.strip())
+    if match is None:
         return None
-    first, last = first.strip(), last.strip()
-    if not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
-        return None
+    first, last = match.groups()
+    if size == 0:
+        raise RangeNotSatisfiable(size=size)  # no byte of an empty chunk can be asked for
     if first == "":
         if last == "":
             return None

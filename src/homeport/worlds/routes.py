@@ -6,10 +6,13 @@ key's fleet or the key itself owns; listing and deleting worlds takes an admin k
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette import status
+from starlette.requests import ClientDisconnect
 
 from homeport.db.session import unit_of_work
 from homeport.deps import AdminDep, StateDep, server_key
@@ -18,12 +21,13 @@ from homeport.identity.service_keys import Caller
 from homeport.middleware import RawRule
 from homeport.openapi import problems
 from homeport.settings import Settings
-from homeport.worlds import chunks, service, snapshots
+from homeport.worlds import chunks, gc, service, snapshots
 from homeport.worlds import errors as e
 from homeport.worlds.access import WORLD_NAME, Writer
 from homeport.worlds.context import Worlds
 from homeport.worlds.download import chunk_response
 from homeport.worlds.schemas import (
+    MAX_SEQ,
     SHA256,
     ChunkStored,
     CommitRequest,
@@ -39,6 +43,7 @@ from homeport.worlds.schemas import (
     WorldPut,
 )
 
+log = logging.getLogger("homeport.worlds")
 router = APIRouter(tags=["worlds"])
 WorldPath = Annotated[str, Path(pattern=f"^{WORLD_NAME.pattern}$")]
 HashPath = Annotated[str, Path(pattern=SHA256)]
@@ -110,7 +115,7 @@ async def get_world(world: WorldPath, worlds: WorldsDep, writer: WriterDep) -> W
     async with worlds.read_sessions() as session:
         row = await service.open_for_read(session, world, writer)
         view = WorldOut.of(await service.view(session, row))
-    latest = await snapshots.read(worlds, world, writer, view.latest_seq)
+    latest = await snapshots.read(worlds, world, writer, None)
     return WorldDetail(
         world=view,
         latest=None if latest is None else _with_manifest(*latest),
@@ -125,10 +130,11 @@ async def get_world(world: WorldPath, worlds: WorldsDep, writer: WriterDep) -> W
 async def delete_world(world: WorldPath, worlds: WorldsDep, _admin: AdminDep) -> None:
     """Delete a world with every snapshot and chunk (admin key)."""
     async with unit_of_work(worlds.sessions) as session:
-        keys = await service.delete_world(session, world)
-    storage = await worlds.started()
-    async with worlds.storage_errors():
-        await storage.delete(keys)
+        await service.delete_world(session, worlds.clock, world)
+    try:  # at once if the storage can; else the collector's next pass does it
+        await gc.delete_doomed(worlds)
+    except Exception:
+        log.warning("world %s deleted; its objects wait for the collector", world, exc_info=True)
 
 
 @router.post(
@@ -196,7 +202,7 @@ async def put_chunk(
     """Upload one chunk's bytes (`application/octet-stream`) under their SHA-256. Refused
     with nothing stored if the bytes hash otherwise (or fail `Content-MD5`); 200 without
     storing anything when the world already has them."""
-    created = await chunks.upload(worlds, world, writer, sha256, request.stream(), content_md5)
+    created = await chunks.upload(worlds, world, writer, sha256, _body(request), content_md5)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return ChunkStored(world=world, sha256=sha256, created=created)
 
@@ -205,7 +211,9 @@ CHUNK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/octet-stream": {}}, "description": "The chunk"},
     206: {"content": {"application/octet-stream": {}}, "description": "A range of it"},
     304: {"description": "Not modified (If-None-Match)"},
-    **problems(*KEY_ERRORS, e.WorldNotFound, e.ChunkNotFound, e.RangeNotSatisfiable),
+    **problems(
+        *KEY_ERRORS, e.WorldNotFound, e.ChunkNotFound, e.RangeNotSatisfiable, e.StorageUnavailable
+    ),
 }
 
 
@@ -215,7 +223,7 @@ async def get_chunk(
 ) -> Response:
     """A chunk's bytes, streamed; `ETag` is its hash, `Range: bytes=a-b` reads part of it."""
     chunk = await chunks.for_read(worlds, world, writer, sha256)
-    return chunk_response(await worlds.started(), chunk, request)
+    return await chunk_response(worlds, chunk, request)
 
 
 @router.head(
@@ -226,7 +234,7 @@ async def head_chunk(
 ) -> Response:
     """Whether the world has a chunk, and its size (`Content-Length`), without its bytes."""
     chunk = await chunks.for_read(worlds, world, writer, sha256)
-    return chunk_response(await worlds.started(), chunk, request)
+    return await chunk_response(worlds, chunk, request)
 
 
 @router.post(
@@ -255,7 +263,7 @@ async def list_snapshots(
     world: WorldPath,
     worlds: WorldsDep,
     writer: WriterDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> SnapshotList:
     """The world's kept snapshots, newest first."""
@@ -274,7 +282,7 @@ async def list_snapshots(
 )
 async def get_snapshot(
     world: WorldPath,
-    seq: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)],
     worlds: WorldsDep,
     writer: WriterDep,
 ) -> SnapshotWithManifest:
@@ -283,6 +291,16 @@ async def get_snapshot(
     if found is None:
         raise e.SnapshotNotFound()
     return _with_manifest(*found)
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    """The request's bytes; a client that leaves mid-way (a killed server) is a 400 that no
+    one reads, not an internal error."""
+    try:
+        async for piece in request.stream():
+            yield piece
+    except ClientDisconnect as exc:
+        raise e.UploadAbandoned() from exc
 
 
 def _with_manifest(view: snapshots.SnapshotView, manifest: dict[str, str]) -> SnapshotWithManifest:

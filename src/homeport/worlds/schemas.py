@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -15,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from homeport.validators import encoded_json
 from homeport.worlds.access import OWNER
 from homeport.worlds.service import LeaseView, WorldView
 from homeport.worlds.snapshots import SnapshotView
@@ -23,6 +23,10 @@ SHA256 = r"^[0-9a-f]{64}$"
 CHUNK_ID = r"^[!-~]{1,200}$"
 """Printable ASCII without spaces: "12,-3", "region/4/7", "terrain:0"."""
 METADATA_MAX_BYTES = 4096
+MAX_CHUNKS = 1_000_000
+"""The most any setting lets a snapshot name; `worlds_manifest_max_chunks` is the real limit."""
+MAX_SEQ = 2**31 - 1
+"""Snapshot numbers are 32-bit integer columns."""
 
 Sha256 = Annotated[str, StringConstraints(pattern=SHA256)]
 ChunkId = Annotated[str, StringConstraints(pattern=CHUNK_ID)]
@@ -102,7 +106,7 @@ class LeaseOut(BaseModel):
 class MissingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    hashes: Annotated[list[Sha256], Field(max_length=65_536)]
+    hashes: Annotated[list[Sha256], Field(max_length=MAX_CHUNKS)]
 
 
 class MissingResponse(BaseModel):
@@ -122,18 +126,18 @@ class CommitRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    manifest: dict[ChunkId, Sha256] | None = None
-    base: Annotated[int, Field(ge=1)] | None = None
+    manifest: Annotated[dict[ChunkId, Sha256], Field(max_length=MAX_CHUNKS)] | None = None
+    base: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
     """The snapshot this save builds on; refused with 409 if it is no longer the latest."""
-    changes: dict[ChunkId, Sha256] = {}
-    removed: Annotated[list[ChunkId], Field(max_length=65_536)] = []
+    changes: Annotated[dict[ChunkId, Sha256], Field(max_length=MAX_CHUNKS)] = {}
+    removed: Annotated[list[ChunkId], Field(max_length=MAX_CHUNKS)] = []
     metadata: dict[str, Any] = {}
     """Small game data kept with the snapshot (seed, game time, version), at most 4 KiB."""
 
     @field_validator("metadata")
     @classmethod
     def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(orjson.dumps(value)) > METADATA_MAX_BYTES:
+        if len(encoded_json(value)) > METADATA_MAX_BYTES:
             raise ValueError(f"at most {METADATA_MAX_BYTES} bytes of JSON")
         return value
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.clock import Clock
@@ -13,7 +15,7 @@ from homeport.errors import Forbidden
 from homeport.worlds import leases
 from homeport.worlds.access import Writer, check_owner
 from homeport.worlds.errors import WorldNotFound
-from homeport.worlds.models import Chunk, Snapshot, SnapshotChunk, World
+from homeport.worlds.models import Chunk, DoomedObject, Snapshot, SnapshotChunk, World
 
 
 @dataclass(frozen=True)
@@ -46,17 +48,33 @@ async def open_for_read(session: AsyncSession, name: str, writer: Writer) -> Wor
     return world
 
 
+async def _locked(
+    session: AsyncSession, name: str, owner: str, now: datetime
+) -> tuple[World, bool]:
+    """The world's row, locked, inserted first if there is none; (row, whether inserted).
+
+    Two servers of a fleet often start together and save the same new world at once; a plain
+    insert would fail the second one on the key. `ON CONFLICT DO NOTHING` lets it wait for
+    the first insert and then lock the row like any later caller."""
+    world = await session.get(World, name, with_for_update=True)
+    if world is not None:
+        return world, False
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    values = {"name": name, "owner": owner, "next_seq": 1, "created_at": now, "updated_at": now}
+    result = await session.execute(
+        insert(World).values(**values).on_conflict_do_nothing(index_elements=["name"])
+    )
+    world = await session.get(World, name, with_for_update=True, populate_existing=True)
+    assert world is not None  # inserted now, or by the caller whose insert this one waited on
+    return world, bool(getattr(result, "rowcount", 0) == 1)
+
+
 async def open_for_write(
     session: AsyncSession, clock: Clock, name: str, writer: Writer, ttl: int
 ) -> World:
     """The world's row, locked, created on first use, with the caller holding its lease."""
     now = clock.now()
-    world = await session.get(World, name, with_for_update=True)
-    if world is None:
-        world = World(name=name, owner=writer.default_owner, created_at=now, updated_at=now)
-        world.next_seq = 1
-        session.add(world)
-        await session.flush()
+    world, _ = await _locked(session, name, writer.default_owner, now)
     check_owner(world, writer)
     await leases.take(session, world, writer, now, ttl)
     return world
@@ -68,15 +86,11 @@ async def create_or_update(
     """Create a world (its owner defaults to the caller's fleet or key), or change its owner,
     which only an admin may do: handing a world to another fleet moves who may load it."""
     now = clock.now()
-    world = await session.get(World, name, with_for_update=True)
-    if world is None:
-        if owner is not None and not writer.is_admin and owner not in writer.tags:
-            raise Forbidden("Only an admin key may create a world for another owner")
-        chosen = writer.default_owner if owner is None else owner
-        world = World(name=name, owner=chosen, created_at=now, updated_at=now)
-        world.next_seq = 1
-        session.add(world)
-        await session.flush()
+    if owner is not None and not writer.is_admin and owner not in writer.tags:
+        raise Forbidden("Only an admin key may create a world for another owner")
+    chosen = writer.default_owner if owner is None else owner
+    world, created = await _locked(session, name, chosen, now)
+    if created:
         return world, True
     check_owner(world, writer)
     if owner is not None and owner != world.owner:
@@ -134,13 +148,15 @@ async def release_lease(session: AsyncSession, clock: Clock, name: str, writer: 
     check_owner(world, writer)
     if world.lease_key_id is None:
         return
-    if not writer.holds(world) and not writer.is_admin:
+    # A lapsed lease is nobody's: giving it back is a no-op, not a conflict.
+    others = not writer.holds(world) and not writer.is_admin
+    if others and await leases.alive(session, world, clock.now()):
         leases.raise_leased(world, clock.now())
     leases.release(world)
 
 
-async def delete_world(session: AsyncSession, name: str) -> list[str]:
-    """Delete a world and everything it saved; the object keys to remove from storage."""
+async def delete_world(session: AsyncSession, clock: Clock, name: str) -> None:
+    """Delete a world and everything it saved; its objects are doomed, for `gc.delete_doomed`."""
     world = await session.get(World, name, with_for_update=True)
     if world is None:
         raise WorldNotFound()
@@ -150,4 +166,5 @@ async def delete_world(session: AsyncSession, name: str) -> list[str]:
     await session.execute(delete(SnapshotChunk).where(SnapshotChunk.world == name))
     await session.delete(world)
     await session.flush()
-    return keys
+    for key in keys:
+        session.add(DoomedObject(object_key=key, world=name, doomed_at=clock.now()))

@@ -146,16 +146,25 @@ async def _commit(worlds: Worlds, name: str, writer: Writer, save: Commit) -> Sn
 async def read(
     worlds: Worlds, name: str, writer: Writer, seq: int | None
 ) -> tuple[SnapshotView, dict[str, str]] | None:
-    """A snapshot with its manifest: the given one, or the latest (None when there is none)."""
-    async with worlds.read_sessions() as session:
-        world = await open_for_read(session, name, writer)
-        wanted = world.latest_seq if seq is None else seq
-        if wanted is None:
-            return None
-        row = await session.get(Snapshot, (name, wanted))
-        if row is None:
-            raise SnapshotNotFound()
-        return _view(row), await manifest_of(session, name, wanted)
+    """A snapshot with its manifest: the given one, or the latest (None when there is none).
+
+    The latest can move on, and its predecessor be pruned, between the statements that read
+    it: a manifest that does not hold all the snapshot's chunks was read mid-prune, and the
+    read starts again from the new latest."""
+    for _ in range(5):
+        async with worlds.read_sessions() as session:
+            world = await open_for_read(session, name, writer)
+            wanted = world.latest_seq if seq is None else seq
+            if wanted is None:
+                return None
+            row = await session.get(Snapshot, (name, wanted))
+            if row is not None:
+                manifest = await manifest_of(session, name, wanted)
+                if len(manifest) == row.chunk_count:
+                    return _view(row), manifest
+            if seq is not None:
+                raise SnapshotNotFound()
+    raise SnapshotNotFound("The world changed too fast to read; try again")
 
 
 async def history(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
@@ -18,6 +19,8 @@ from pathlib import Path
 from homeport.settings import Settings
 
 READ_BLOCK = 256 * 1024
+KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}/[0-9a-f]{2}/[0-9a-f]{64}-[0-9a-f]{12}")
+"""What `object_key` makes; nothing else is ever a path under the storage root."""
 
 
 def object_key(world: str, sha256: str) -> str:
@@ -83,23 +86,23 @@ class LocalStorage(ChunkStorage):
         """Nothing is held open between calls."""
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root not in path.parents:  # keys are made by `object_key`; never trust more
-            raise ValueError(f"object key outside the storage root: {key!r}")
-        return path
+        # Checked as text, not resolved: resolving touches the disk, on the event loop.
+        if not KEY.fullmatch(key) or ".." in key:
+            raise ValueError(f"not an object key: {key!r}")
+        return self.root / key
 
     async def store(self, key: str, spool: Path, size: int) -> None:
         await asyncio.to_thread(self._store, self._path(key), spool)
 
     @staticmethod
     def _store(target: Path, spool: Path) -> None:
-        created = not target.parent.exists()
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(spool, target)
+        # Every time, not only when this call made the directories: another upload may have
+        # made them a moment ago and not yet made their entries durable.
         _fsync_dir(target.parent)
-        if created:
-            _fsync_dir(target.parent.parent)
-            _fsync_dir(target.parent.parent.parent)
+        _fsync_dir(target.parent.parent)
+        _fsync_dir(target.parent.parent.parent)
 
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         handle = await asyncio.to_thread(open, self._path(key), "rb")
