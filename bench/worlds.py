@@ -88,6 +88,8 @@ class Saver:
         self.client = client
         self.world = world
         self.limit = asyncio.Semaphore(concurrency)
+        self.phases: tuple[float, ...] = ()
+        """The last save's (ask, uploads, commit) seconds."""
 
     async def _upload(self, data: bytes) -> None:
         async with self.limit:
@@ -108,7 +110,9 @@ class Saver:
         asked.raise_for_status()
         missing = set(asked.json()["missing"])
         by_hash = {sha(data): data for data in chunks.values()}
+        asked_at = time.perf_counter()
         await asyncio.gather(*(self._upload(by_hash[h]) for h in missing))
+        uploaded_at = time.perf_counter()
         if base is None:
             body: dict[str, object] = {"manifest": wanted}
         else:
@@ -116,6 +120,8 @@ class Saver:
         committed = await self.client.post(f"/v1/worlds/{self.world}/snapshots", json=body)
         if committed.status_code != 201:
             raise BenchError(f"commit answered {committed.status_code}: {committed.text[:200]}")
+        self.phases = (asked.elapsed.total_seconds(), uploaded_at - asked_at)
+        self.phases += (committed.elapsed.total_seconds(),)
         return len(missing)
 
     async def _read(self, digest: str) -> bytes:
@@ -152,6 +158,7 @@ async def measure(live: Live, key: str, args: argparse.Namespace) -> bool:
         )
         ok = uploaded == len(chunks)
         times = []
+        phases = []
         n_changed = max(1, round(args.chunks * args.changed / 100))
         for round_ in range(args.rounds):
             changed = set(rng.sample(sorted(chunks), n_changed))
@@ -160,11 +167,17 @@ async def measure(live: Live, key: str, args: argparse.Namespace) -> bool:
             began = time.perf_counter()
             uploaded = await saver.save(chunks, round_ + 1, changed)
             times.append(time.perf_counter() - began)
+            phases.append(saver.phases)
             if uploaded != n_changed:
                 print(f"  WRONG: uploaded {uploaded} chunks, {n_changed} changed")
                 ok = False
         shown = ", ".join(f"{t * 1000:.0f} ms" for t in times)
         print(f"  incremental  {n_changed} of {args.chunks} chunks changed: {shown}")
+        split = "; ".join(
+            f"ask {a * 1000:.0f} + upload {u * 1000:.0f} + commit {c * 1000:.0f} ms"
+            for a, u, c in phases
+        )
+        print(f"               ({split})")
         began = time.perf_counter()
         loaded = await saver.load()
         took = time.perf_counter() - began

@@ -70,7 +70,11 @@ async def make_keys(client: httpx.AsyncClient, state: AppState, clock: FakeClock
     )
 
 
-async def make_world(client: httpx.AsyncClient, state: AppState, keys: Keys) -> World:
+async def make_world(
+    client: httpx.AsyncClient, state: AppState, keys: Keys, *, saved_world: bool = True
+) -> World:
+    """A cell's world; `saved_world=False` skips the saved game world only routes under
+    `/v1/worlds` need (the chunk is then a hash no world has)."""
     n = next(_counter)
     device = {"device_id": f"matrix-device-{uuid.uuid4().hex}"}
     player = (await client.post("/v1/auth/device", json=device)).json()
@@ -120,7 +124,7 @@ async def make_world(client: httpx.AsyncClient, state: AppState, keys: Keys) -> 
         queue=await _queue(client, keys, n),
         match=await _match(state, [pid, other.json()["player"]["id"]], fleet_server),
         world=f"world-{n}",
-        chunk=await _saved_world(client, keys, f"world-{n}"),
+        chunk=(await _saved_world(client, keys, f"world-{n}") if saved_world else "0" * 64),
     )
 
 

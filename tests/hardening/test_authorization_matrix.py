@@ -336,7 +336,9 @@ async def test_authorization_matrix(
     wrong: list[str] = []
     for (method, route), (call, expected) in MATRIX.items():
         for kind, status in zip(CREDENTIALS, expected, strict=True):
-            world = await make_world(client, state, keys)
+            world = await make_world(
+                client, state, keys, saved_world=route.startswith("/v1/worlds")
+            )
             path, body, extra = call(world)
             headers = {**credential(kind, world, keys), **extra}
             if isinstance(body, bytes):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -14,9 +15,16 @@ from homeport.fleet import service as fleet_service
 from homeport.fleet.models import GameServer
 from homeport.fleet.spec import FleetSpec, GameServerState
 from homeport.identity.server_keys import KeyKind
+from homeport.settings import Settings
 from homeport.state import AppState
 from tests.factories import bearer, fleet_servers, make_key, problem_type, register_server
 from tests.worlds.saving import random_chunks, save
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Local storage only: what is tested here does not depend on where the bytes go."""
+    return make_settings()
 
 
 @pytest.fixture

@@ -4,16 +4,25 @@ snapshot is wrong (an answer lost after a commit), and its backup holds only wha
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from homeport.settings import Settings
 from homeport.sim.backend import Homeport, WorldCalls
 from homeport.sim.world import SimWorld
 from homeport.state import AppState
 from tests.factories import bearer, make_key
 from tests.worlds.saving import load
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Local storage only: what is tested here does not depend on where the bytes go."""
+    return make_settings()
 
 
 async def test_a_lost_commit_answer_is_caught_up_and_the_backup_is_what_was_saved(

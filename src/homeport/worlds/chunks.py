@@ -17,11 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.db.session import unit_of_work
-from homeport.worlds import spool
-from homeport.worlds.access import Writer
+from homeport.worlds import leases, spool
+from homeport.worlds.access import Writer, check_owner
 from homeport.worlds.context import Worlds
 from homeport.worlds.errors import ChunkNotFound, HashMismatch
-from homeport.worlds.models import Chunk, DoomedObject
+from homeport.worlds.models import Chunk, DoomedObject, World
 from homeport.worlds.service import open_for_read, open_for_write
 from homeport.worlds.storage import object_key
 
@@ -76,14 +76,20 @@ async def upload(
     body: AsyncIterator[bytes],
     content_md5: str | None,
 ) -> bool:
-    """Store one chunk; True when it is new, False when the world already had it."""
-    async with unit_of_work(worlds.sessions) as session:
-        await open_for_write(session, worlds.clock, name, writer, worlds.settings.worlds_lease_ttl)
-        known = bool(await touch(session, name, [sha256], worlds.clock.now()))
-    if known:
-        async for _ in body:  # the bytes are already stored: read and drop them
-            pass
-        return False
+    """Store one chunk; True when it is new, False when the world already had it.
+
+    A new chunk costs one write transaction, after its bytes are stored: the checks before
+    them (owner, another server's lease, whether the chunk is known) are reads, repeated
+    under the world's lock when the chunk is recorded."""
+    ttl = worlds.settings.worlds_lease_ttl
+    if await _known(worlds, name, writer, sha256):
+        async with unit_of_work(worlds.sessions) as session:
+            await open_for_write(session, worlds.clock, name, writer, ttl)
+            known = bool(await touch(session, name, [sha256], worlds.clock.now()))
+        if known:
+            async for _ in body:  # the bytes are already stored: read and drop them
+                pass
+            return False
     storage = await worlds.started()
     async with worlds.storage_errors():  # the spool's disk full: the storage's failure too
         received = await spool.receive(
@@ -103,8 +109,7 @@ async def upload(
         await spool.remove(received.path)
     try:
         async with unit_of_work(worlds.sessions) as session:
-            if await present(session, name, [sha256]):
-                raise _AlreadyStored()
+            await open_for_write(session, worlds.clock, name, writer, ttl)
             session.add(
                 Chunk(
                     world=name,
@@ -114,18 +119,42 @@ async def upload(
                     uploaded_at=worlds.clock.now(),
                 )
             )
-    except (_AlreadyStored, IntegrityError):
-        # Another upload of these bytes won; this object is nobody's.
-        async with unit_of_work(worlds.sessions) as session:
-            session.add(DoomedObject(object_key=key, world=name, doomed_at=worlds.clock.now()))
-        with contextlib.suppress(Exception):
-            await storage.delete([key])  # else a collector pass deletes it
+    except IntegrityError:
+        await _abandon(worlds, name, key)  # another upload of these bytes won (the key)
         return False
+    except BaseException:
+        await _abandon(worlds, name, key)  # the lease went to another server meanwhile, say
+        raise
     return True
 
 
-class _AlreadyStored(Exception):
-    """A concurrent upload of the same chunk recorded its object first."""
+async def _known(worlds: Worlds, name: str, writer: Writer, sha256: str) -> bool:
+    """Whether the world has the chunk, after refusing a caller who may not write it now."""
+    now = worlds.clock.now()
+    async with worlds.read_sessions() as session:
+        found = (
+            await session.execute(
+                select(World, Chunk.sha256)
+                .outerjoin(Chunk, (Chunk.world == World.name) & (Chunk.sha256 == sha256))
+                .where(World.name == name)
+            )
+        ).first()
+        if found is None:
+            return False
+        world, known = found
+        check_owner(world, writer)
+        if not writer.holds(world) and await leases.alive(session, world, now):
+            leases.raise_leased(world, now)
+        return known is not None
+
+
+async def _abandon(worlds: Worlds, name: str, key: str) -> None:
+    """An object no row names: doomed, then deleted at once if the storage can."""
+    async with unit_of_work(worlds.sessions) as session:
+        session.add(DoomedObject(object_key=key, world=name, doomed_at=worlds.clock.now()))
+    with contextlib.suppress(Exception):
+        storage = await worlds.started()
+        await storage.delete([key])  # else a collector pass deletes it
 
 
 async def for_read(worlds: Worlds, name: str, writer: Writer, sha256: str) -> Chunk:

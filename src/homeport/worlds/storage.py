@@ -74,6 +74,8 @@ class LocalStorage(ChunkStorage):
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._spool = self.root / ".spool"
+        self._durable: set[Path] = set()
+        """Directories whose own entries this process has made durable (fsynced parents)."""
 
     @property
     def spool_dir(self) -> Path:
@@ -94,15 +96,16 @@ class LocalStorage(ChunkStorage):
     async def store(self, key: str, spool: Path, size: int) -> None:
         await asyncio.to_thread(self._store, self._path(key), spool)
 
-    @staticmethod
-    def _store(target: Path, spool: Path) -> None:
+    def _store(self, target: Path, spool: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(spool, target)
-        # Every time, not only when this call made the directories: another upload may have
-        # made them a moment ago and not yet made their entries durable.
         _fsync_dir(target.parent)
-        _fsync_dir(target.parent.parent)
-        _fsync_dir(target.parent.parent.parent)
+        # The directories' own entries too, the first time this process uses them, whoever
+        # made them: another upload may have made them a moment ago and not fsynced yet.
+        if target.parent not in self._durable:
+            _fsync_dir(target.parent.parent)
+            _fsync_dir(target.parent.parent.parent)
+            self._durable.add(target.parent)
 
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         handle = await asyncio.to_thread(open, self._path(key), "rb")
