@@ -42,6 +42,7 @@ class Probe:
         self.sock = sock
         self.opened = time.monotonic()
         self.closed_at: float | None = None
+        self.answered_at: float | None = None
         self.first_answer = b""
         self.watch = threading.Thread(target=self._watch, daemon=True)
         self.watch.start()
@@ -50,7 +51,8 @@ class Probe:
         self.sock.settimeout(HEADER_TIMEOUT + 15)
         try:
             while data := self.sock.recv(65536):  # an answer, if any, then the end
-                self.first_answer = self.first_answer or data
+                if not self.first_answer:
+                    self.first_answer, self.answered_at = data, time.monotonic()
         except TimeoutError:
             return
         except OSError:
@@ -61,6 +63,12 @@ class Probe:
         """When the server ended the connection, if it did before `deadline`."""
         self.watch.join(max(0.0, deadline - time.monotonic()))
         return self.closed_at if self.closed_at and self.closed_at <= deadline else None
+
+    def answered_by(self, deadline: float) -> float | None:
+        """When the server's first bytes came, if they came before `deadline`."""
+        while self.answered_at is None and time.monotonic() < deadline and self.watch.is_alive():
+            time.sleep(0.05)
+        return self.answered_at if self.answered_at and self.answered_at <= deadline else None
 
     def close(self) -> None:
         with suppress(OSError):

@@ -1,7 +1,10 @@
-"""A request whose body stalls after its headers is ended by the body timeout: 408, closed.
+"""A request whose body stalls after its headers is ended by the body timeout: a 408 that says
+`Connection: close`, and the request's work and buffers are released.
 
-On a server of its own: after the slow-client attacks of `test_abuse_slow` the same check
-does not see the server close the connection, while the server does (checked by hand)."""
+Whether the socket itself then closes at once is up to the HTTP server: Granian has no timeout
+of its own for a request body and sometimes keeps such a connection open until the client goes
+(emmett-framework/granian#728, "wontfix"). That part is the reverse proxy's job in production
+(`docs/operations.md`); this test checks what Homeport controls."""
 
 from __future__ import annotations
 
@@ -28,13 +31,16 @@ def live(
 
 
 def test_a_stalled_body_is_ended_within_the_body_timeout(live: Live) -> None:
-    """Headers, one byte of a 60 kB body, then nothing: 408 problem+json, and the connection
-    closes (the server has no other timeout for a body)."""
+    """Headers, one byte of a 60 kB body, then nothing: 408 problem+json after the body
+    timeout, telling the client the connection closes."""
     stalled = Probe(_connect(live, _stalled_body(live)))
     try:
-        closed = stalled.closed_by(stalled.opened + HEADER_TIMEOUT + 5)
+        answered = stalled.answered_by(stalled.opened + HEADER_TIMEOUT + 5)
     finally:
         stalled.close()
-    assert closed is not None
-    assert closed - stalled.opened > HEADER_TIMEOUT - 1
-    assert stalled.first_answer.startswith(b"HTTP/1.1 408")
+    assert answered is not None
+    assert answered - stalled.opened > HEADER_TIMEOUT - 1
+    head = stalled.first_answer.lower()
+    assert head.startswith(b"http/1.1 408")
+    assert b"connection: close" in head
+    assert b"application/problem+json" in head
