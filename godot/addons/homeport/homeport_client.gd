@@ -1,0 +1,221 @@
+class_name HomeportClient
+extends Node
+## The game client's half: accounts and sessions, the server browser, matchmaking tickets, the
+## player's own data and leaderboards. Every call is awaitable and returns a HomeportResult.
+##
+## The session (refresh token included) is kept in `user://` encrypted with a key derived from
+## this device, and the access token is refreshed by itself before it expires.
+
+## Emitted when a session starts (login, registration, refresh, or restored from disk).
+signal session_changed(player: Dictionary)
+## Emitted when the session ends (logout, or a refresh the backend refused).
+signal session_ended(reason: String)
+
+const SESSION_FILE := "user://homeport_session.dat"
+const REFRESH_MARGIN := 60.0
+
+var http: HomeportHttp
+## The signed-in player (`id`, `display_name`, ...), empty when signed out.
+var player: Dictionary = {}
+var _access_token: String = ""
+var _refresh_token: String = ""
+var _access_expires_at: float = 0.0
+var _session_file: String = SESSION_FILE
+
+
+func _init(transport: HomeportHttp = null) -> void:
+	http = transport if transport != null else HomeportHttp.new()
+
+
+func _ready() -> void:
+	if http.get_parent() == null:
+		add_child(http)
+
+
+## Where the session is kept (tests and several local profiles use other files).
+func set_session_file(path: String) -> void:
+	_session_file = path
+
+
+## True while a session is held (it may need a refresh, which calls do by themselves).
+func is_signed_in() -> bool:
+	return _refresh_token != ""
+
+
+## Create an account with email and password.
+func register(email: String, password: String, display_name: String) -> HomeportResult:
+	var body := {"email": email, "password": password, "display_name": display_name}
+	return _started(await http.call_json("POST", "/v1/auth/register", body))
+
+
+## Sign in with email and password.
+func login(email: String, password: String) -> HomeportResult:
+	return _started(await http.call_json("POST", "/v1/auth/login", {"email": email, "password": password}))
+
+
+## Sign in anonymously as this device (an account is made on first use). Without an id, one
+## is derived from the device.
+func login_device(device_id: String = "") -> HomeportResult:
+	var id := device_id if device_id != "" else "godot-" + OS.get_unique_id().sha256_text().left(40)
+	return _started(await http.call_json("POST", "/v1/auth/device", {"device_id": id}))
+
+
+## Give an anonymous (device) account an email and password, so it can sign in anywhere.
+func link_email(email: String, password: String) -> HomeportResult:
+	return await authorized("POST", "/v1/auth/link/email", {"email": email, "password": password})
+
+
+## The signed-in player's profile.
+func me() -> HomeportResult:
+	return await authorized("GET", "/v1/me")
+
+
+## End the session here and on the backend.
+func logout() -> HomeportResult:
+	var result := await authorized("POST", "/v1/auth/logout")
+	_forget("logout")
+	return result
+
+
+## The server browser: live servers, filtered (`map`, `mode`, `region`, `version`, `tag`,
+## `q`, `has_space`, `limit`, `cursor`...).
+func list_servers(filters: Dictionary = {}) -> HomeportResult:
+	return await http.call_json("GET", "/v1/servers" + _query(filters), null, _access_token)
+
+
+## Queue for a match: the ticket (`id`, `state`).
+func create_ticket(queue: String, properties: Dictionary = {}, latencies: Dictionary = {}) -> HomeportResult:
+	var body := {"queue": queue, "properties": properties, "latencies": latencies}
+	return await authorized("POST", "/v1/matchmaking/tickets", body)
+
+
+## Wait up to `wait` seconds for the ticket to change (long poll): its state, and once
+## `allocated`, the server's address and the connect token to join it with.
+func wait_ticket(ticket_id: String, wait: float = 25.0) -> HomeportResult:
+	var saved := http.timeout
+	http.timeout = maxf(saved, wait + 10.0)
+	var result := await authorized("GET", "/v1/matchmaking/tickets/%s?wait=%d" % [ticket_id, int(wait)])
+	http.timeout = saved
+	return result
+
+
+## Leave the queue.
+func cancel_ticket(ticket_id: String) -> HomeportResult:
+	return await authorized("DELETE", "/v1/matchmaking/tickets/" + ticket_id)
+
+
+## One of the player's own documents (`value`, `version`).
+func read_data(collection: String, key: String) -> HomeportResult:
+	return await authorized("GET", "/v1/players/me/data/%s/%s" % [collection.uri_encode(), key.uri_encode()])
+
+
+## A leaderboard's top records (`limit`), or the records around the player (`around_me`).
+func leaderboard(board_id: String, limit: int = 10, around_me: bool = false) -> HomeportResult:
+	var query := {"limit": limit}
+	if around_me:
+		query["around"] = str(player.get("id", ""))
+	return await authorized("GET", "/v1/leaderboards/%s/records%s" % [board_id.uri_encode(), _query(query)])
+
+
+## Any call as the signed-in player, refreshing the access token first when it is due.
+func authorized(method: String, path: String, body: Variant = null) -> HomeportResult:
+	if _refresh_token == "":
+		return HomeportResult.failure(401, "not-signed-in", "Sign in first")
+	if Time.get_unix_time_from_system() > _access_expires_at - REFRESH_MARGIN:
+		var refreshed := await refresh()
+		if not refreshed.ok:
+			return refreshed
+	var result := await http.call_json(method, path, body, _access_token)
+	if result.status == 401 and result.error_type == "token-expired":
+		var again := await refresh()
+		if not again.ok:
+			return again
+		result = await http.call_json(method, path, body, _access_token)
+	return result
+
+
+## Trade the refresh token for a new pair (done by itself when due).
+func refresh() -> HomeportResult:
+	var result := await http.call_json("POST", "/v1/auth/refresh", {"refresh_token": _refresh_token})
+	if result.ok:
+		return _started(result)
+	if not result.is_retryable():
+		_forget(result.error_type)
+	return result
+
+
+## Restore the session saved on this device, if any; true when one was found.
+func restore_session() -> bool:
+	if not FileAccess.file_exists(_session_file):
+		return false
+	var file := FileAccess.open_encrypted_with_pass(_session_file, FileAccess.READ, _device_key())
+	if file == null:
+		return false
+	var saved: Variant = JSON.parse_string(file.get_as_text())
+	file.close()
+	if not saved is Dictionary:
+		return false
+	var session: Dictionary = saved
+	_refresh_token = str(session.get("refresh_token", ""))
+	_access_token = str(session.get("access_token", ""))
+	var expires: float = session.get("access_expires_at", 0.0)
+	_access_expires_at = expires
+	player = session.get("player", {})
+	if _refresh_token != "":
+		session_changed.emit(player)
+	return _refresh_token != ""
+
+
+func _started(result: HomeportResult) -> HomeportResult:
+	if not result.ok or not result.data is Dictionary:
+		return result
+	var pair: Dictionary = result.data
+	_access_token = str(pair.get("access_token", ""))
+	_refresh_token = str(pair.get("refresh_token", ""))
+	var lifetime: float = pair.get("expires_in", 0.0)
+	_access_expires_at = Time.get_unix_time_from_system() + lifetime
+	player = pair.get("player", {})
+	_save_session()
+	session_changed.emit(player)
+	return result
+
+
+func _save_session() -> void:
+	var file := FileAccess.open_encrypted_with_pass(_session_file, FileAccess.WRITE, _device_key())
+	if file == null:
+		push_warning("Homeport: cannot save the session to %s" % _session_file)
+		return
+	var session := {
+		"refresh_token": _refresh_token,
+		"access_token": _access_token,
+		"access_expires_at": _access_expires_at,
+		"player": player,
+	}
+	file.store_string(JSON.stringify(session))
+	file.close()
+
+
+func _forget(reason: String) -> void:
+	_access_token = ""
+	_refresh_token = ""
+	_access_expires_at = 0.0
+	player = {}
+	if FileAccess.file_exists(_session_file):
+		DirAccess.remove_absolute(ProjectSettings.globalize_path(_session_file))
+	session_ended.emit(reason)
+
+
+static func _device_key() -> String:
+	return ("homeport-session-" + OS.get_unique_id()).sha256_text()
+
+
+static func _query(values: Dictionary) -> String:
+	var parts := PackedStringArray()
+	for name: String in values:
+		var value: Variant = values[name]
+		if value is Array:
+			for item: Variant in value:
+				parts.append("%s=%s" % [name.uri_encode(), str(item).uri_encode()])
+		else:
+			parts.append("%s=%s" % [name.uri_encode(), str(value).uri_encode()])
+	return "" if parts.is_empty() else "?" + "&".join(parts)
