@@ -232,6 +232,7 @@ func _beat() -> void:
 		await _register()
 		return
 	if not result.ok:
+		push_warning("Homeport: heartbeat failed (%s); the next one tries again" % result)
 		return
 	var answer: Dictionary = result.data
 	var found: Variant = answer.get("allocation")

@@ -25,6 +25,7 @@ func _run() -> void:
 		test_server_registers_and_is_listed,
 		test_validate_accepts_a_player_and_refuses_a_bad_token,
 		test_saves_are_versioned_and_queued_while_unreachable,
+		test_a_world_saves_its_changes_and_loads_back,
 	]
 	for test in tests:
 		current = test.get_method()
@@ -192,3 +193,50 @@ func test_saves_are_versioned_and_queued_while_unreachable() -> void:
 	var stored := await client.read_data("profile", "progress")
 	check(stored.ok and text(stored.data, ["value", "xp"]) == "20", "stored: %s" % stored)
 	server.queue_free()
+
+
+func random_bytes(size: int) -> PackedByteArray:
+	var crypto := Crypto.new()
+	return crypto.generate_random_bytes(size)
+
+
+func new_world(name: String) -> HomeportWorld:
+	var world := HomeportWorld.new(transport(), str(args["key"]), name)
+	root.add_child(world)
+	return world
+
+
+func test_a_world_saves_its_changes_and_loads_back() -> void:
+	var name := "godot-world-%d" % Time.get_ticks_usec()
+	var world := new_world(name)
+	var loaded := await world.load_world()
+	check(loaded.ok and str(loaded.data) == "new", "a new world: %s" % loaded)
+	for i in 4:
+		world.set_chunk("%d,0" % i, random_bytes(2048))
+	var first := await world.save()
+	check(first.ok and world.base == 1, "first save: %s" % first)
+	world.set_chunk("2,0", random_bytes(2048))
+	var second := await world.save()
+	check(second.ok and world.base == 2, "second save: %s" % second)
+	var detail := await world.http.call_json("GET", "/v1/worlds/" + name, null, str(args["key"]))
+	check(text(detail.data, ["world", "chunks"]) == "5", "only the changed chunk was added: %s" % detail.data)
+	var again := new_world(name)
+	var reloaded := await again.load_world()
+	check(reloaded.ok and str(reloaded.data) == "homeport", "reloaded: %s" % reloaded)
+	for chunk_id: String in world.chunk_ids():
+		check(again.get_chunk(chunk_id) == world.get_chunk(chunk_id), "chunk %s" % chunk_id)
+	# A commit whose answer was lost: the latest is 3 while the server believes 2.
+	var manifest: Variant = dig(detail.data, ["latest", "manifest"])
+	var lost := await world.http.call_json("POST", "/v1/worlds/%s/snapshots" % name, {"base": 2, "manifest": manifest}, str(args["key"]))
+	check(lost.ok, "the lost commit: %s" % lost)
+	world.set_chunk("0,0", random_bytes(100))
+	var caught_up := await world.save()
+	check(caught_up.ok and world.base == 4, "caught up: %s, base %d" % [caught_up, world.base])
+	var offline := new_world(name)
+	offline.http.base_url = "http://127.0.0.1:%s" % args["closed-port"]
+	var from_disk := await offline.load_world(0.0)
+	check(from_disk.ok and str(from_disk.data) == "backup", "from the backup: %s" % from_disk)
+	check(offline.get_chunk("0,0") == world.get_chunk("0,0"), "the backup holds the last save")
+	check((await world.release()).ok, "lease given back")
+	for node: Node in [world, again, offline]:
+		node.queue_free()
