@@ -60,6 +60,8 @@ def backend(
         database_for(request, directory),
         HOMEPORT_FLEET_ENABLED="false",
         HOMEPORT_REGISTRY_HEARTBEAT_INTERVAL="1",  # the addon heartbeats at the interval told
+        HOMEPORT_FLEETS='{"arena": {}}',
+        HOMEPORT_MATCHMAKING_QUEUES='{"duel": {"fleet": "arena", "teams": 2, "team_size": 1}}',
     )
     scopes = "validate,registry,players:read,players:write,worlds"
     key = cli(env, "keys", "create", "--name", "godot", "--scopes", scopes).stdout.split()[-1]
@@ -113,7 +115,7 @@ def test_the_addon_against_a_live_homeport(
     )
     lines = [line for line in ran.stdout.splitlines() if line.startswith(("PASS", "FAIL", "  "))]
     assert ran.returncode == 0, "\n".join(lines) + "\n" + ran.stdout[-3000:] + ran.stderr[-2000:]
-    assert "7 passed, 0 failed" in ran.stdout, ran.stdout[-3000:]
+    assert "8 passed, 0 failed" in ran.stdout, ran.stdout[-3000:]
 
 
 def _server_env(

@@ -15,6 +15,9 @@ const SESSION_FILE := "user://homeport_session.dat"
 const REFRESH_MARGIN := 60.0
 
 var http: HomeportHttp
+## Wait for matches over the `/v1/realtime` WebSocket (false: long polls only, for networks
+## whose proxies refuse WebSocket upgrades).
+var use_websocket: bool = true
 ## The signed-in player (`id`, `display_name`, ...), empty when signed out.
 var player: Dictionary = {}
 var _access_token: String = ""
@@ -97,6 +100,72 @@ func wait_ticket(ticket_id: String, wait: float = 25.0) -> HomeportResult:
 	var result := await authorized("GET", "/v1/matchmaking/tickets/%s?wait=%d" % [ticket_id, int(wait)])
 	http.timeout = saved
 	return result
+
+
+## Wait until the ticket ends (`allocated`, `timed_out`, `cancelled`, `failed`) or `timeout`
+## seconds pass: pushed over the `/v1/realtime` WebSocket, or by long polls when a WebSocket
+## cannot be opened (a proxy that refuses upgrades). `data` is the ticket; an `allocated`
+## one has `server` (address, port) and `connect_token` to join it with. `via` tells which way
+## the answer came ("websocket" or "poll").
+func wait_for_match(ticket_id: String, timeout: float = 120.0) -> HomeportResult:
+	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
+	if use_websocket:
+		var pushed := await _wait_by_websocket(ticket_id, deadline)
+		if pushed != null:
+			return pushed
+	while Time.get_ticks_msec() < deadline:
+		var left := (deadline - Time.get_ticks_msec()) / 1000.0
+		var polled := await wait_ticket(ticket_id, clampf(left, 1.0, 25.0))
+		if not polled.ok:
+			return polled
+		if _ended(polled.data):
+			polled.headers["via"] = "poll"
+			return polled
+	return HomeportResult.failure(0, "wait-timeout", "the ticket did not end within %d s" % int(timeout))
+
+
+func _wait_by_websocket(ticket_id: String, deadline: int) -> HomeportResult:
+	if Time.get_unix_time_from_system() > _access_expires_at - REFRESH_MARGIN:
+		await refresh()
+	var socket := WebSocketPeer.new()
+	socket.handshake_headers = PackedStringArray(["Authorization: Bearer " + _access_token])
+	var url := http.base_url.replace("https://", "wss://").replace("http://", "ws://") + "/v1/realtime"
+	var tls: TLSOptions = null
+	if url.begins_with("wss://"):
+		tls = TLSOptions.client_unsafe() if http.allow_self_signed_tls else TLSOptions.client()
+	if socket.connect_to_url(url, tls) != OK:
+		return null
+	var opened := false
+	var open_by := Time.get_ticks_msec() + int(http.timeout * 1000.0)
+	while Time.get_ticks_msec() < deadline:
+		socket.poll()
+		var state := socket.get_ready_state()
+		if state == WebSocketPeer.STATE_CLOSED:
+			break
+		if state == WebSocketPeer.STATE_OPEN:
+			opened = true
+			while socket.get_available_packet_count() > 0:
+				var message: Variant = JSON.parse_string(socket.get_packet().get_string_from_utf8())
+				if message is Dictionary:
+					var pushed: Dictionary = message
+					var found: Variant = pushed.get("ticket")
+					var ticket: Dictionary = found if found is Dictionary else {}
+					if str(ticket.get("id", "")) == ticket_id and _ended(ticket):
+						socket.close()
+						return HomeportResult.success(200, ticket, {"via": "websocket"})
+		elif not opened and Time.get_ticks_msec() > open_by:
+			break
+		await get_tree().process_frame
+	socket.close()
+	return null if not opened else HomeportResult.failure(0, "wait-timeout", "the ticket did not end in time")
+
+
+static func _ended(ticket: Variant) -> bool:
+	if not ticket is Dictionary:
+		return false
+	var fields: Dictionary = ticket
+	var state: String = str(fields.get("state", ""))
+	return state not in ["searching", "matched"]
 
 
 ## Leave the queue.

@@ -26,6 +26,7 @@ func _run() -> void:
 		test_validate_accepts_a_player_and_refuses_a_bad_token,
 		test_saves_are_versioned_and_queued_while_unreachable,
 		test_a_world_saves_its_changes_and_loads_back,
+		test_waiting_for_a_match_by_websocket_and_by_long_poll,
 	]
 	for test in tests:
 		current = test.get_method()
@@ -240,3 +241,25 @@ func test_a_world_saves_its_changes_and_loads_back() -> void:
 	check((await world.release()).ok, "lease given back")
 	for node: Node in [world, again, offline]:
 		node.queue_free()
+
+
+func cancel_later(client: HomeportClient, ticket_id: String, delay: float) -> void:
+	await create_timer(delay).timeout
+	await client.cancel_ticket(ticket_id)
+
+
+func test_waiting_for_a_match_by_websocket_and_by_long_poll() -> void:
+	var client := new_client("user://queuer.dat")
+	await client.login_device("runner-queue-%012d" % Time.get_ticks_usec())
+	for via: String in ["websocket", "poll"]:
+		client.use_websocket = via == "websocket"
+		var ticket := await client.create_ticket("duel")
+		check(ticket.ok, "ticket: %s" % ticket)
+		var ticket_id := text(ticket.data, ["id"])
+		cancel_later(client, ticket_id, 1.0)
+		var started := Time.get_ticks_msec()
+		var ended := await client.wait_for_match(ticket_id, 20.0)
+		var took := (Time.get_ticks_msec() - started) / 1000.0
+		check(ended.ok and text(ended.data, ["state"]) == "cancelled", "%s: %s %s" % [via, ended, ended.data])
+		check(str(ended.headers.get("via", "")) == via, "came by %s" % ended.headers.get("via"))
+		check(took < 8.0, "%s: ended after %.1f s" % [via, took])
