@@ -12,6 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 GODOT_ENV = REPO / "scripts" / "godot-env"
 PROJECT = Path(__file__).resolve().parent / "project"
+DEMO = REPO / "examples" / "godot-demo"
 ADDON = REPO / "godot" / "addons" / "homeport"
 
 
@@ -26,12 +27,12 @@ class Godot:
             raise AssertionError(f"scripts/godot-env failed:\n{built.stderr[-3000:]}")
         self.root = Path(built.stdout.strip().splitlines()[-1])
 
-    def project(self) -> tuple[Path, str]:
-        """A fresh copy of the test project with the addon, imported: (host path, the path
-        Godot sees)."""
+    def project(self, source: Path = PROJECT) -> tuple[Path, str]:
+        """A fresh copy of a project (the test project by default) with the addon, imported:
+        (host path, the path Godot sees)."""
         inside = f"/tmp/homeport-test-{uuid.uuid4().hex[:12]}"
         host = self.root / inside.lstrip("/")
-        shutil.copytree(PROJECT, host)
+        shutil.copytree(source, host, ignore=shutil.ignore_patterns("addons", ".godot"))
         shutil.copytree(ADDON, host / "addons" / "homeport")
         imported = self.run("--headless", "--path", inside, "--import", timeout=180)
         assert imported.returncode == 0, imported.stdout[-3000:]

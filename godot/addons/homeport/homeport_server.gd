@@ -57,12 +57,16 @@ func _ready() -> void:
 
 
 ## True in a dedicated server: the `dedicated_server` feature (a server export), the headless
-## display server, or `--server` among the user arguments.
+## display server, or `--server` among the user arguments; `--client` says otherwise (a client
+## run headless, in tests or bots).
 static func is_server_mode() -> bool:
+	var args := OS.get_cmdline_user_args()
+	if args.has("--client"):
+		return false
 	return (
 		OS.has_feature("dedicated_server")
 		or DisplayServer.get_name() == "headless"
-		or OS.get_cmdline_user_args().has("--server")
+		or args.has("--server")
 	)
 
 

@@ -1,0 +1,105 @@
+"""The example project as a Godot developer runs it: a headless dedicated server and a client
+through a local Homeport. The client signs in, connects over ENet, is validated and spawned,
+moves with prediction and reconciliation (its predicted position must equal the server's), and
+its moves are saved; a second session resumes them; the stop file ends the server cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import database_for
+from tests.e2e.live import LiveServer, cli, environment, free_port
+from tests.godot.engine import DEMO, Godot
+from tests.godot.test_addon import _listed, _wait
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def godot() -> Godot:
+    return Godot()
+
+
+@pytest.fixture(scope="module", params=["sqlite"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, str]]:
+    directory = tmp_path_factory.mktemp("homeport-demo")
+    env = environment(directory, database_for(request, directory), HOMEPORT_FLEET_ENABLED="false")
+    scopes = "validate,registry,players:read,players:write"
+    key = cli(env, "keys", "create", "--name", "demo", "--scopes", scopes).stdout.split()[-1]
+    live = LiveServer(env).start()
+    try:
+        yield live, key
+    finally:
+        assert live.stop() == 0
+
+
+def _client(godot: Godot, inside: str, url: str, port: int, device: str) -> str:
+    ran = godot.run(
+        "--path",
+        inside,
+        "--display-driver",
+        "headless",
+        "--audio-driver",
+        "Dummy",
+        "--",
+        "--client",
+        f"--url={url}",
+        f"--server-port={port}",
+        "--moves=120",
+        f"--device={device}",
+        env={k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")},
+        timeout=90,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    return ran.stdout
+
+
+def test_a_client_plays_on_the_demo_server_through_homeport(
+    godot: Godot, backend: tuple[LiveServer, str], tmp_path: Path
+) -> None:
+    live, key = backend
+    host, inside = godot.project(DEMO)
+    port = free_port()
+    name = f"demo-{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")},
+        "HOMEPORT_URL": live.url,
+        "HOMEPORT_SERVER_KEY": key,
+        "HOMEPORT_PORT": str(port),
+        "HOMEPORT_STOP_FILE": f"{inside}/stop",
+    }
+    log = tmp_path / "server.log"
+    args = ("--headless", "--path", inside, "--", "--server", f"--name={name}")
+    server = godot.start(*args, env=env, log=log)
+    device = f"demo-device-{uuid.uuid4().hex}"
+    try:
+        _wait(lambda: _listed(live.url, name), 60, log)
+        first = _client(godot, inside, live.url, port, device)
+        assert "(0 moves so far)" in first
+        assert "DEMO CLIENT OK moves=120" in first
+        _wait(lambda: "saved " in log.read_text(), 15, log)
+        second = _client(godot, inside, live.url, port, device)
+        assert "(120 moves so far)" in second  # the first session's moves were saved
+        (host / "stop").touch()
+        assert server.wait(30) == 0, log.read_text()[-3000:]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    assert _listed(live.url, name) is None
+    player = httpx.post(f"{live.url}/v1/auth/device", json={"device_id": device}).json()
+    saved = httpx.get(
+        f"{live.url}/v1/players/{player['player']['id']}/data/profile/demo",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert saved.json()["value"] == {"moves": 240}, saved.text
+    assert "SCRIPT ERROR" not in log.read_text()
