@@ -30,6 +30,9 @@ var sent: int = 0
 var acked: int = 0
 var planned_moves: int = 0
 
+## The `Homeport` autoload, typed (also where scripts are checked without autoloads).
+@onready var homeport: HomeportAutoload = get_node("/root/Homeport")
+
 
 ## One tick of movement: the same arithmetic on both sides, so a prediction matches.
 static func step(from: Vector2, direction: Vector2) -> Vector2:
@@ -39,7 +42,9 @@ static func step(from: Vector2, direction: Vector2) -> Vector2:
 func _ready() -> void:
 	for argument: String in OS.get_cmdline_user_args():
 		if argument.begins_with("--") and argument.contains("="):
-			options[argument.substr(2, argument.find("=") - 2)] = argument.substr(argument.find("=") + 1)
+			options[argument.substr(2, argument.find("=") - 2)] = argument.substr(
+				argument.find("=") + 1
+			)
 	if HomeportServer.is_server_mode():
 		await _start_server()
 	else:
@@ -48,8 +53,9 @@ func _ready() -> void:
 
 # --- the dedicated server -----------------------------------------------------------------
 
+
 func _start_server() -> void:
-	var server := Homeport.server
+	var server := homeport.server
 	var port := server.port if server.port > 0 else DEFAULT_PORT
 	var peer := ENetMultiplayerPeer.new()
 	var error := peer.create_server(port, 32)
@@ -60,10 +66,14 @@ func _start_server() -> void:
 	multiplayer.multiplayer_peer = peer
 	multiplayer.peer_disconnected.connect(_on_peer_left)
 	server.player_validated.connect(_on_validated)
-	server.player_rejected.connect(func(peer_id: int, why: String) -> void: print("rejected %d: %s" % [peer_id, why]))
+	server.player_rejected.connect(
+		func(peer_id: int, why: String) -> void: print("rejected %d: %s" % [peer_id, why])
+	)
 	server.before_shutdown(_save_everyone)
 	var name: String = str(options.get("name", "Homeport demo %d" % port))
-	var started := await server.start({"name": name, "port": port, "max_players": 32, "map": "plaza"})
+	var started := await server.start(
+		{"name": name, "port": port, "max_players": 32, "map": "plaza"}
+	)
 	print("SERVER %s on %d: %s" % [name, port, started])
 	if not started.ok:
 		get_tree().quit(1)
@@ -74,10 +84,10 @@ func hello(token: String) -> void:
 	if not multiplayer.is_server():
 		return
 	var peer_id := multiplayer.get_remote_sender_id()
-	if Homeport.server.is_stopping():
+	if homeport.server.is_stopping():
 		multiplayer.multiplayer_peer.disconnect_peer(peer_id)
 		return
-	await Homeport.server.validate_player(peer_id, token)
+	await homeport.server.validate_player(peer_id, token)
 
 
 func _on_validated(peer_id: int, player: Dictionary, data: Dictionary) -> void:
@@ -105,7 +115,10 @@ func move(seq: int, direction: Vector2) -> void:
 
 
 func _physics_process(_delta: float) -> void:
-	if multiplayer.multiplayer_peer == null or multiplayer.multiplayer_peer is OfflineMultiplayerPeer:
+	if (
+		multiplayer.multiplayer_peer == null
+		or multiplayer.multiplayer_peer is OfflineMultiplayerPeer
+	):
 		return
 	if multiplayer.is_server():
 		_server_tick()
@@ -140,13 +153,15 @@ func _on_peer_left(peer_id: int) -> void:
 		await _save(peer_id)
 		for table: Dictionary in [player_ids, positions, inputs, processed, totals]:
 			table.erase(peer_id)
-	Homeport.server.player_left(peer_id)
+	homeport.server.player_left(peer_id)
 
 
 func _save(peer_id: int) -> void:
 	var player_id: String = player_ids[peer_id]
 	var version: int = versions.get(player_id, 0)
-	var result := await Homeport.server.save_player_data(player_id, "profile", "demo", {"moves": totals[peer_id]}, version)
+	var result := await homeport.server.save_player_data(
+		player_id, "profile", "demo", {"moves": totals[peer_id]}, version
+	)
 	if result.ok:
 		var answer: Dictionary = result.data
 		var saved: int = answer.get("version", version)
@@ -170,9 +185,10 @@ static func _document(data: Dictionary, collection: String, key: String) -> Dict
 
 # --- the client ---------------------------------------------------------------------------
 
+
 func _start_client() -> void:
 	planned_moves = str(options.get("moves", "0")).to_int()
-	var client := Homeport.client
+	var client := homeport.client
 	if str(options.get("url", "")) != "":
 		client.http.base_url = str(options["url"])
 	var device: String = str(options.get("device", ""))
@@ -186,8 +202,15 @@ func _start_client() -> void:
 	var peer := ENetMultiplayerPeer.new()
 	peer.create_client(address, port)
 	multiplayer.multiplayer_peer = peer
-	multiplayer.connected_to_server.connect(func() -> void: hello.rpc_id(1, client._access_token))
-	multiplayer.server_disconnected.connect(func() -> void: print("CLIENT disconnected"))
+	# `--token=` sends another token than the session's: how a forged one is turned away.
+	var token: String = str(options.get("token", client._access_token))
+	multiplayer.connected_to_server.connect(func() -> void: hello.rpc_id(1, token))
+	multiplayer.server_disconnected.connect(_on_server_gone)
+
+
+func _on_server_gone() -> void:
+	print("CLIENT disconnected" if welcomed else "CLIENT REJECTED")
+	get_tree().quit(2 if welcomed else 3)
 
 
 @rpc("authority", "reliable")

@@ -51,9 +51,19 @@ class Godot:
         )
 
     def start(self, *args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """Godot in the background; its pid is Godot's own (the script execs it)."""
+        return self._background("run", args, env, log)
+
+    def exec(self, *command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        """Any command in the chroot in the background (a wrapper around Godot), as its pid."""
+        return self._background("exec", command, env, log)
+
+    def _background(
+        self, mode: str, args: tuple[str, ...], env: dict[str, str], log: Path
+    ) -> subprocess.Popen[bytes]:
         with log.open("wb") as output:
             return subprocess.Popen(
-                [str(GODOT_ENV), "run", *args],
+                [str(GODOT_ENV), mode, *args],
                 env=env,
                 stdout=output,
                 stderr=subprocess.STDOUT,

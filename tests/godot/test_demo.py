@@ -1,11 +1,13 @@
 """The example project as a Godot developer runs it: a headless dedicated server and a client
 through a local Homeport. The client signs in, connects over ENet, is validated and spawned,
 moves with prediction and reconciliation (its predicted position must equal the server's), and
-its moves are saved; a second session resumes them; the stop file ends the server cleanly."""
+its moves are saved; a second session resumes them; a forged token is turned away; SIGTERM to
+the wrapper ends the server cleanly, everything saved and deregistered."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import uuid
 from collections.abc import Iterator
@@ -14,12 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from homeport.fleet.wrapper import wrapper_path
 from tests.conftest import database_for
 from tests.e2e.live import LiveServer, cli, environment, free_port
 from tests.godot.engine import DEMO, Godot
 from tests.godot.test_addon import _listed, _wait
 
 pytestmark = pytest.mark.e2e
+WRAPPER = wrapper_path()
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,9 @@ def backend(
         assert live.stop() == 0
 
 
-def _client(godot: Godot, inside: str, url: str, port: int, device: str) -> str:
+def _client(
+    godot: Godot, inside: str, url: str, port: int, device: str, *extra: str, status: int = 0
+) -> str:
     ran = godot.run(
         "--path",
         inside,
@@ -56,10 +62,11 @@ def _client(godot: Godot, inside: str, url: str, port: int, device: str) -> str:
         f"--server-port={port}",
         "--moves=120",
         f"--device={device}",
+        *extra,
         env={k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")},
         timeout=90,
     )
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+    assert ran.returncode == status, ran.stdout[-3000:] + ran.stderr[-2000:]
     return ran.stdout
 
 
@@ -75,11 +82,12 @@ def test_a_client_plays_on_the_demo_server_through_homeport(
         "HOMEPORT_URL": live.url,
         "HOMEPORT_SERVER_KEY": key,
         "HOMEPORT_PORT": str(port),
-        "HOMEPORT_STOP_FILE": f"{inside}/stop",
     }
     log = tmp_path / "server.log"
-    args = ("--headless", "--path", inside, "--", "--server", f"--name={name}")
-    server = godot.start(*args, env=env, log=log)
+    shutil.copy(WRAPPER, host / "wrapper.sh")
+    # As in the container and the local fleet: the SIGTERM wrapper runs the headless server.
+    command = [f"{inside}/wrapper.sh", "/usr/bin/godot", "--headless", "--path", inside]
+    server = godot.exec("/bin/sh", *command, "--", "--server", f"--name={name}", env=env, log=log)
     device = f"demo-device-{uuid.uuid4().hex}"
     try:
         _wait(lambda: _listed(live.url, name), 60, log)
@@ -89,7 +97,10 @@ def test_a_client_plays_on_the_demo_server_through_homeport(
         _wait(lambda: "saved " in log.read_text(), 15, log)
         second = _client(godot, inside, live.url, port, device)
         assert "(120 moves so far)" in second  # the first session's moves were saved
-        (host / "stop").touch()
+        forged = _client(godot, inside, live.url, port, device, "--token=forged", status=3)
+        assert "CLIENT REJECTED" in forged
+        assert "token-invalid" in log.read_text()
+        server.send_signal(signal.SIGTERM)  # to the wrapper, as `docker stop` or the fleet does
         assert server.wait(30) == 0, log.read_text()[-3000:]
     finally:
         if server.poll() is None:
@@ -103,3 +114,14 @@ def test_a_client_plays_on_the_demo_server_through_homeport(
     )
     assert saved.json()["value"] == {"moves": 240}, saved.text
     assert "SCRIPT ERROR" not in log.read_text()
+
+
+def test_the_example_scripts_pass_the_typed_checks(godot: Godot) -> None:
+    _, inside = godot.project(DEMO)
+    for script in sorted(p.relative_to(DEMO) for p in DEMO.glob("*.gd")):
+        checked = godot.run(
+            "--headless", "--path", inside, "--check-only", "--script", f"res://{script}"
+        )
+        output = checked.stdout + checked.stderr
+        assert checked.returncode == 0, f"{script}:\n{output[-2000:]}"
+        assert "SCRIPT ERROR" not in output, f"{script}:\n{output[-2000:]}"

@@ -1,3 +1,4 @@
+class_name HomeportAutoload
 extends Node
 ## The `Homeport` autoload: `Homeport.client` on players' devices, `Homeport.server` in a
 ## dedicated server (configured from its environment), both reading the `homeport/*` project

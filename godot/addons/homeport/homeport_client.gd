@@ -53,7 +53,9 @@ func register(email: String, password: String, display_name: String) -> Homeport
 
 ## Sign in with email and password.
 func login(email: String, password: String) -> HomeportResult:
-	return _started(await http.call_json("POST", "/v1/auth/login", {"email": email, "password": password}))
+	return _started(
+		await http.call_json("POST", "/v1/auth/login", {"email": email, "password": password})
+	)
 
 
 ## Sign in anonymously as this device (an account is made on first use). Without an id, one
@@ -87,7 +89,9 @@ func list_servers(filters: Dictionary = {}) -> HomeportResult:
 
 
 ## Queue for a match: the ticket (`id`, `state`).
-func create_ticket(queue: String, properties: Dictionary = {}, latencies: Dictionary = {}) -> HomeportResult:
+func create_ticket(
+	queue: String, properties: Dictionary = {}, latencies: Dictionary = {}
+) -> HomeportResult:
 	var body := {"queue": queue, "properties": properties, "latencies": latencies}
 	return await authorized("POST", "/v1/matchmaking/tickets", body)
 
@@ -97,7 +101,9 @@ func create_ticket(queue: String, properties: Dictionary = {}, latencies: Dictio
 func wait_ticket(ticket_id: String, wait: float = 25.0) -> HomeportResult:
 	var saved := http.timeout
 	http.timeout = maxf(saved, wait + 10.0)
-	var result := await authorized("GET", "/v1/matchmaking/tickets/%s?wait=%d" % [ticket_id, int(wait)])
+	var result := await authorized(
+		"GET", "/v1/matchmaking/tickets/%s?wait=%d" % [ticket_id, int(wait)]
+	)
 	http.timeout = saved
 	return result
 
@@ -121,7 +127,9 @@ func wait_for_match(ticket_id: String, timeout: float = 120.0) -> HomeportResult
 		if _ended(polled.data):
 			polled.headers["via"] = "poll"
 			return polled
-	return HomeportResult.failure(0, "wait-timeout", "the ticket did not end within %d s" % int(timeout))
+	return HomeportResult.failure(
+		0, "wait-timeout", "the ticket did not end within %d s" % int(timeout)
+	)
 
 
 func _wait_by_websocket(ticket_id: String, deadline: int) -> HomeportResult:
@@ -129,7 +137,9 @@ func _wait_by_websocket(ticket_id: String, deadline: int) -> HomeportResult:
 		await refresh()
 	var socket := WebSocketPeer.new()
 	socket.handshake_headers = PackedStringArray(["Authorization: Bearer " + _access_token])
-	var url := http.base_url.replace("https://", "wss://").replace("http://", "ws://") + "/v1/realtime"
+	var url := (
+		http.base_url.replace("https://", "wss://").replace("http://", "ws://") + "/v1/realtime"
+	)
 	var tls: TLSOptions = null
 	if url.begins_with("wss://"):
 		tls = TLSOptions.client_unsafe() if http.allow_self_signed_tls else TLSOptions.client()
@@ -157,7 +167,11 @@ func _wait_by_websocket(ticket_id: String, deadline: int) -> HomeportResult:
 			break
 		await get_tree().process_frame
 	socket.close()
-	return null if not opened else HomeportResult.failure(0, "wait-timeout", "the ticket did not end in time")
+	return (
+		null
+		if not opened
+		else HomeportResult.failure(0, "wait-timeout", "the ticket did not end in time")
+	)
 
 
 static func _ended(ticket: Variant) -> bool:
@@ -175,7 +189,9 @@ func cancel_ticket(ticket_id: String) -> HomeportResult:
 
 ## One of the player's own documents (`value`, `version`).
 func read_data(collection: String, key: String) -> HomeportResult:
-	return await authorized("GET", "/v1/players/me/data/%s/%s" % [collection.uri_encode(), key.uri_encode()])
+	return await authorized(
+		"GET", "/v1/players/me/data/%s/%s" % [collection.uri_encode(), key.uri_encode()]
+	)
 
 
 ## A leaderboard's top records (`limit`), or the records around the player (`around_me`).
@@ -183,7 +199,9 @@ func leaderboard(board_id: String, limit: int = 10, around_me: bool = false) -> 
 	var query := {"limit": limit}
 	if around_me:
 		query["around"] = str(player.get("id", ""))
-	return await authorized("GET", "/v1/leaderboards/%s/records%s" % [board_id.uri_encode(), _query(query)])
+	return await authorized(
+		"GET", "/v1/leaderboards/%s/records%s" % [board_id.uri_encode(), _query(query)]
+	)
 
 
 ## Any call as the signed-in player, refreshing the access token first when it is due.
@@ -205,7 +223,9 @@ func authorized(method: String, path: String, body: Variant = null) -> HomeportR
 
 ## Trade the refresh token for a new pair (done by itself when due).
 func refresh() -> HomeportResult:
-	var result := await http.call_json("POST", "/v1/auth/refresh", {"refresh_token": _refresh_token})
+	var result := await http.call_json(
+		"POST", "/v1/auth/refresh", {"refresh_token": _refresh_token}
+	)
 	if result.ok:
 		return _started(result)
 	if not result.is_retryable():

@@ -4,7 +4,6 @@ extends Node
 ## timeout on every request (Godot's default is none), JSON declared as such (Godot sends no
 ## Content-Type of its own), problem+json turned into a HomeportResult.
 
-
 ## Base URL, e.g. "https://backend.example.com".
 var base_url: String = "http://127.0.0.1:8080"
 ## Seconds a call may take in all, connection included.
@@ -14,7 +13,13 @@ var allow_self_signed_tls: bool = false
 
 
 ## A JSON call; `body` null sends no body. `bearer` is an access token or a server key.
-func call_json(method: String, path: String, body: Variant = null, bearer: String = "", extra: PackedStringArray = PackedStringArray()) -> HomeportResult:
+func call_json(
+	method: String,
+	path: String,
+	body: Variant = null,
+	bearer: String = "",
+	extra: PackedStringArray = PackedStringArray()
+) -> HomeportResult:
 	var headers := PackedStringArray(["Accept: application/json"])
 	headers.append_array(extra)
 	if bearer != "":
@@ -28,7 +33,9 @@ func call_json(method: String, path: String, body: Variant = null, bearer: Strin
 
 ## A call with raw bytes (a world chunk); the answer's `data` is JSON for uploads and the raw
 ## bytes for downloads (`binary_answer`).
-func call_bytes(method: String, path: String, payload: PackedByteArray, bearer: String, binary_answer: bool) -> HomeportResult:
+func call_bytes(
+	method: String, path: String, payload: PackedByteArray, bearer: String, binary_answer: bool
+) -> HomeportResult:
 	var headers := PackedStringArray(["Authorization: Bearer " + bearer])
 	var has_body := method == "PUT" or method == "POST"
 	if has_body:
@@ -36,12 +43,21 @@ func call_bytes(method: String, path: String, payload: PackedByteArray, bearer: 
 	return await _send(method, path, headers, payload, has_body, binary_answer)
 
 
-func _send(method: String, path: String, headers: PackedStringArray, payload: PackedByteArray, has_body: bool, binary_answer: bool) -> HomeportResult:
+func _send(
+	method: String,
+	path: String,
+	headers: PackedStringArray,
+	payload: PackedByteArray,
+	has_body: bool,
+	binary_answer: bool
+) -> HomeportResult:
 	var request := HTTPRequest.new()
 	request.timeout = timeout
 	request.use_threads = false
 	if base_url.begins_with("https://"):
-		request.set_tls_options(TLSOptions.client_unsafe() if allow_self_signed_tls else TLSOptions.client())
+		request.set_tls_options(
+			TLSOptions.client_unsafe() if allow_self_signed_tls else TLSOptions.client()
+		)
 	add_child(request)
 	var error: Error
 	if has_body:
@@ -50,7 +66,9 @@ func _send(method: String, path: String, headers: PackedStringArray, payload: Pa
 		error = request.request(base_url + path, headers, _method(method))
 	if error != OK:
 		request.queue_free()
-		return HomeportResult.failure(0, "network", "could not start the request: %s" % error_string(error))
+		return HomeportResult.failure(
+			0, "network", "could not start the request: %s" % error_string(error)
+		)
 	var answer: Array = await request.request_completed
 	request.queue_free()
 	return _result(answer, binary_answer)
@@ -76,13 +94,19 @@ static func _result(answer: Array, binary_answer: bool) -> HomeportResult:
 	var code: int = answer[1]
 	var body: PackedByteArray = answer[3]
 	if outcome != HTTPRequest.RESULT_SUCCESS:
-		var why := "timed out" if outcome == HTTPRequest.RESULT_TIMEOUT else "request failed (%d)" % outcome
+		var why := (
+			"timed out"
+			if outcome == HTTPRequest.RESULT_TIMEOUT
+			else "request failed (%d)" % outcome
+		)
 		return HomeportResult.failure(0, "network", why)
 	var headers := {}
 	for line: String in answer[2]:
 		var colon := line.find(":")
 		if colon > 0:
-			headers[line.substr(0, colon).strip_edges().to_lower()] = line.substr(colon + 1).strip_edges()
+			headers[line.substr(0, colon).strip_edges().to_lower()] = (
+				line.substr(colon + 1).strip_edges()
+			)
 	var parsed: Variant = null
 	var content_type: String = headers.get("content-type", "")
 	var is_json := content_type.contains("json")
@@ -94,7 +118,9 @@ static func _result(answer: Array, binary_answer: bool) -> HomeportResult:
 		var document: Dictionary = parsed
 		var kind: String = str(document.get("type", "")).trim_prefix(HomeportResult.PROBLEM_PREFIX)
 		var detail: String = str(document.get("detail", ""))
-		var result := HomeportResult.failure(code, kind if kind != "" else "http-%d" % code, detail, document)
+		var result := HomeportResult.failure(
+			code, kind if kind != "" else "http-%d" % code, detail, document
+		)
 		result.headers = headers
 		return result
 	return HomeportResult.failure(code, "http-%d" % code, body.get_string_from_utf8().left(200))

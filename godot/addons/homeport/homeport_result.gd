@@ -33,7 +33,9 @@ static func success(code: int, body: Variant, response_headers: Dictionary) -> H
 	return result
 
 
-static func failure(code: int, kind: String, detail: String, document: Dictionary = {}) -> HomeportResult:
+static func failure(
+	code: int, kind: String, detail: String, document: Dictionary = {}
+) -> HomeportResult:
 	var result := HomeportResult.new()
 	result.status = code
 	result.error_type = kind

@@ -144,7 +144,9 @@ func player_left(peer_id: int) -> void:
 ## Save one document of a player, naming the version it replaces (0: create). Retried with
 ## back-off while Homeport is unreachable, then queued to a file and replayed later; a
 ## `version-conflict` is returned as is, for the game to merge.
-func save_player_data(player_id: String, collection: String, key: String, value: Dictionary, version: int) -> HomeportResult:
+func save_player_data(
+	player_id: String, collection: String, key: String, value: Dictionary, version: int
+) -> HomeportResult:
 	var path := "/v1/players/%s/data/%s/%s" % [player_id, collection.uri_encode(), key.uri_encode()]
 	var body := {"value": value, "version": version}
 	var result := HomeportResult.failure(0, "network", "not sent")
@@ -228,7 +230,9 @@ func _beat() -> void:
 	if _stopping or server_id == "":
 		return
 	var body := {"players": players.size(), "player_ids": players.values(), "state": state}
-	var result := await http.call_json("PUT", "/v1/servers/%s/heartbeat" % server_id, body, server_key)
+	var result := await http.call_json(
+		"PUT", "/v1/servers/%s/heartbeat" % server_id, body, server_key
+	)
 	if _stopping:
 		return
 	if result.error_type == "server-not-registered":  # the lease ran out (a long pause): again

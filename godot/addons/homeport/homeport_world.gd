@@ -42,37 +42,44 @@ func _ready() -> void:
 ## load the latest save from Homeport, or the local backup when Homeport cannot be reached.
 ## `data` is "new", "homeport" or "backup".
 func load_world(lease_wait: float = 45.0) -> HomeportResult:
-	var deadline := Time.get_ticks_msec() + int(lease_wait * 1000.0)
-	var lease := await _call("POST", "/lease")
-	while lease.error_type == "world-leased" and Time.get_ticks_msec() < deadline:
-		await get_tree().create_timer(1.0).timeout
-		lease = await _call("POST", "/lease")
-	if lease.is_retryable():
-		return _from_backup(lease)
+	var lease := await _take_lease(lease_wait)
 	if not lease.ok:
-		return lease
+		return _from_backup(lease) if lease.is_retryable() else lease
 	var detail := await _call("GET", "")
-	if detail.error_type == "world-not-found":
-		return HomeportResult.success(200, "new", {})
 	if detail.is_retryable():
 		return _from_backup(detail)
-	if not detail.ok:
+	if not detail.ok and detail.error_type != "world-not-found":
 		return detail
-	var answer: Dictionary = detail.data
+	var answer: Dictionary = detail.data if detail.ok else {}
 	var latest: Variant = answer.get("latest")
 	if not latest is Dictionary:
 		return HomeportResult.success(200, "new", {})
 	var snapshot: Dictionary = latest
+	return await _download(snapshot)
+
+
+func _take_lease(wait: float) -> HomeportResult:
+	var deadline := Time.get_ticks_msec() + int(wait * 1000.0)
+	var lease := await _call("POST", "/lease")
+	while lease.error_type == "world-leased" and Time.get_ticks_msec() < deadline:
+		await get_tree().create_timer(1.0).timeout
+		lease = await _call("POST", "/lease")
+	return lease
+
+
+func _download(snapshot: Dictionary) -> HomeportResult:
 	var manifest: Dictionary = snapshot.get("manifest", {})
 	var loaded := {}
 	for chunk_id: String in manifest:
 		var digest: String = manifest[chunk_id]
-		var got := await http.call_bytes("GET", "/v1/worlds/%s/chunks/%s" % [world.uri_encode(), digest], PackedByteArray(), server_key, true)
+		var path := "/v1/worlds/%s/chunks/%s" % [world.uri_encode(), digest]
+		var got := await http.call_bytes("GET", path, PackedByteArray(), server_key, true)
 		if not got.ok:
 			return _from_backup(got) if got.is_retryable() else got
 		var bytes: PackedByteArray = got.data
 		if sha256(bytes) != digest:
-			return HomeportResult.failure(0, "corrupt-chunk", "chunk %s came back with other bytes" % chunk_id)
+			var why := "chunk %s came back with other bytes" % chunk_id
+			return HomeportResult.failure(0, "corrupt-chunk", why)
 		loaded[chunk_id] = bytes
 	_chunks = loaded
 	_saved = loaded.duplicate()
@@ -182,7 +189,9 @@ func _send(taken: Dictionary, on: int, whole: bool) -> HomeportResult:
 
 
 func _call(method: String, suffix: String, body: Variant = null) -> HomeportResult:
-	return await http.call_json(method, "/v1/worlds/%s%s" % [world.uri_encode(), suffix], body, server_key)
+	return await http.call_json(
+		method, "/v1/worlds/%s%s" % [world.uri_encode(), suffix], body, server_key
+	)
 
 
 func _write_backup() -> void:

@@ -13,7 +13,9 @@ var current_failed := false
 func _initialize() -> void:
 	for argument: String in OS.get_cmdline_user_args():
 		if argument.begins_with("--") and argument.contains("="):
-			args[argument.substr(2, argument.find("=") - 2)] = argument.substr(argument.find("=") + 1)
+			args[argument.substr(2, argument.find("=") - 2)] = argument.substr(
+				argument.find("=") + 1
+			)
 	_run.call_deferred()
 
 
@@ -126,7 +128,9 @@ func test_email_account_link_refresh_and_logout() -> void:
 	check(refreshed.ok, "refresh: %s" % refreshed)
 	var device := new_client("user://linked-session.dat")
 	await device.login_device("runner-link-%d" % Time.get_ticks_usec())
-	var linked := await device.link_email("linked-%d@example.com" % Time.get_ticks_usec(), "correct horse battery")
+	var linked := await device.link_email(
+		"linked-%d@example.com" % Time.get_ticks_usec(), "correct horse battery"
+	)
 	check(linked.ok, "link email: %s" % linked)
 	var out := await client.logout()
 	check(out.ok, "logout: %s" % out)
@@ -149,7 +153,9 @@ func test_a_call_that_gets_no_answer_times_out() -> void:
 func test_server_registers_and_is_listed() -> void:
 	var server := new_server()
 	var name := "godot-%d" % Time.get_ticks_usec()
-	var started := await server.start({"name": name, "port": 7777, "max_players": 8, "map": "dunes"})
+	var started := await server.start(
+		{"name": name, "port": 7777, "max_players": 8, "map": "dunes"}
+	)
 	check(started.ok and server.server_id != "", "register: %s" % started)
 	var client := new_client("user://lister.dat")
 	var listed := await client.list_servers({"q": name})
@@ -164,7 +170,9 @@ func test_validate_accepts_a_player_and_refuses_a_bad_token() -> void:
 	var client := new_client("user://joiner.dat")
 	await client.login_device("runner-join-%d" % Time.get_ticks_usec())
 	var seen := {}
-	server.player_validated.connect(func(peer: int, player: Dictionary, _data: Dictionary) -> void: seen[peer] = player["id"])
+	server.player_validated.connect(
+		func(peer: int, player: Dictionary, _data: Dictionary) -> void: seen[peer] = player["id"]
+	)
 	server.player_rejected.connect(func(peer: int, reason: String) -> void: seen[peer] = reason)
 	var good := await server.validate_player(5, client._access_token)
 	var player_id := text(client.player, ["id"])
@@ -187,7 +195,10 @@ func test_saves_are_versioned_and_queued_while_unreachable() -> void:
 	check(stale.error_type == "version-conflict", "stale save: %s" % stale)
 	server.http.base_url = "http://127.0.0.1:%s" % args["closed-port"]
 	var offline := await server.save_player_data(player_id, "profile", "progress", {"xp": 20}, 1)
-	check(not offline.ok and server.pending_count() == 1, "queued: %s, %d" % [offline, server.pending_count()])
+	check(
+		not offline.ok and server.pending_count() == 1,
+		"queued: %s, %d" % [offline, server.pending_count()]
+	)
 	server.http.base_url = str(args["url"])
 	var sent := await server.flush_pending()
 	check(sent == 1 and server.pending_count() == 0, "replayed %d" % sent)
@@ -220,7 +231,10 @@ func test_a_world_saves_its_changes_and_loads_back() -> void:
 	var second := await world.save()
 	check(second.ok and world.base == 2, "second save: %s" % second)
 	var detail := await world.http.call_json("GET", "/v1/worlds/" + name, null, str(args["key"]))
-	check(text(detail.data, ["world", "chunks"]) == "5", "only the changed chunk was added: %s" % detail.data)
+	check(
+		text(detail.data, ["world", "chunks"]) == "5",
+		"only the changed chunk was added: %s" % detail.data
+	)
 	var again := new_world(name)
 	var reloaded := await again.load_world()
 	check(reloaded.ok and str(reloaded.data) == "homeport", "reloaded: %s" % reloaded)
@@ -228,7 +242,12 @@ func test_a_world_saves_its_changes_and_loads_back() -> void:
 		check(again.get_chunk(chunk_id) == world.get_chunk(chunk_id), "chunk %s" % chunk_id)
 	# A commit whose answer was lost: the latest is 3 while the server believes 2.
 	var manifest: Variant = dig(detail.data, ["latest", "manifest"])
-	var lost := await world.http.call_json("POST", "/v1/worlds/%s/snapshots" % name, {"base": 2, "manifest": manifest}, str(args["key"]))
+	var lost := await world.http.call_json(
+		"POST",
+		"/v1/worlds/%s/snapshots" % name,
+		{"base": 2, "manifest": manifest},
+		str(args["key"])
+	)
 	check(lost.ok, "the lost commit: %s" % lost)
 	world.set_chunk("0,0", random_bytes(100))
 	var caught_up := await world.save()
@@ -260,6 +279,9 @@ func test_waiting_for_a_match_by_websocket_and_by_long_poll() -> void:
 		var started := Time.get_ticks_msec()
 		var ended := await client.wait_for_match(ticket_id, 20.0)
 		var took := (Time.get_ticks_msec() - started) / 1000.0
-		check(ended.ok and text(ended.data, ["state"]) == "cancelled", "%s: %s %s" % [via, ended, ended.data])
+		check(
+			ended.ok and text(ended.data, ["state"]) == "cancelled",
+			"%s: %s %s" % [via, ended, ended.data]
+		)
 		check(str(ended.headers.get("via", "")) == via, "came by %s" % ended.headers.get("via"))
 		check(took < 8.0, "%s: ended after %.1f s" % [via, took])

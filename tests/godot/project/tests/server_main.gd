@@ -12,15 +12,22 @@ func _run() -> void:
 	var server := HomeportServer.new()
 	root.add_child(server)
 	server.configure_from_environment()
-	server.before_shutdown(func() -> void:
-		var player := OS.get_environment("HOMEPORT_TEST_PLAYER_ID")
-		if player != "":
-			var saved := await server.save_player_data(player, "profile", "progress", {"saved_on": "stop"}, 0)
-			print("SAVED %s" % saved)
+	server.before_shutdown(
+		func() -> void:
+			var player := OS.get_environment("HOMEPORT_TEST_PLAYER_ID")
+			if player != "":
+				var saved := await server.save_player_data(
+					player, "profile", "progress", {"saved_on": "stop"}, 0
+				)
+				print("SAVED %s" % saved)
 	)
-	server.allocated.connect(func(allocation: Dictionary) -> void: print("ALLOCATED %s" % allocation.get("match_id")))
+	server.allocated.connect(
+		func(allocation: Dictionary) -> void: print("ALLOCATED %s" % allocation.get("match_id"))
+	)
 	server.shutting_down.connect(func(reason: String) -> void: print("STOPPING %s" % reason))
-	var result := await server.start({"name": OS.get_environment("HOMEPORT_TEST_SERVER_NAME"), "max_players": 4})
+	var result := await server.start(
+		{"name": OS.get_environment("HOMEPORT_TEST_SERVER_NAME"), "max_players": 4}
+	)
 	print("REGISTERED %s" % server.server_id if result.ok else "REGISTER FAILED %s" % result)
 	if not result.ok:
 		quit(2)
