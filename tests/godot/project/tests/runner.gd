@@ -21,6 +21,8 @@ func _initialize() -> void:
 
 func _run() -> void:
 	var tests: Array[Callable] = [
+		test_answers_become_results,
+		test_a_server_reads_its_configuration,
 		test_device_login_me_and_a_restored_session,
 		test_email_account_link_refresh_and_logout,
 		test_a_call_that_gets_no_answer_times_out,
@@ -285,3 +287,46 @@ func test_waiting_for_a_match_by_websocket_and_by_long_poll() -> void:
 		)
 		check(str(ended.headers.get("via", "")) == via, "came by %s" % ended.headers.get("via"))
 		check(took < 8.0, "%s: ended after %.1f s" % [via, took])
+
+
+func test_answers_become_results() -> void:
+	var json := PackedStringArray(["Content-Type: application/json"])
+	var problem_headers := PackedStringArray(["Content-Type: application/problem+json"])
+	var ok := HomeportHttp._result(
+		[HTTPRequest.RESULT_SUCCESS, 201, json, '{"id": "a"}'.to_utf8_buffer()], false
+	)
+	check(ok.ok and ok.status == 201 and text(ok.data, ["id"]) == "a", "2xx: %s" % ok)
+	check(str(ok.headers.get("content-type")) == "application/json", "headers in lower case")
+	var body := JSON.stringify(
+		{"type": "urn:homeport:problem:version-conflict", "detail": "d", "current_version": 3}
+	)
+	var refused := HomeportHttp._result(
+		[HTTPRequest.RESULT_SUCCESS, 409, problem_headers, body.to_utf8_buffer()], false
+	)
+	check(not refused.ok and refused.error_type == "version-conflict", "problem: %s" % refused)
+	check(text(refused.problem, ["current_version"]) == "3", "the problem's members are kept")
+	check(not refused.is_retryable(), "a 409 is not retried")
+	var plain := HomeportHttp._result(
+		[HTTPRequest.RESULT_SUCCESS, 502, PackedStringArray(), "Bad gateway".to_utf8_buffer()],
+		false
+	)
+	check(plain.error_type == "http-502" and plain.is_retryable(), "a proxy's page: %s" % plain)
+	var timed_out := HomeportHttp._result(
+		[HTTPRequest.RESULT_TIMEOUT, 0, PackedStringArray(), PackedByteArray()], false
+	)
+	check(timed_out.error_type == "network" and timed_out.is_retryable(), "timeout: %s" % timed_out)
+	var raw := HomeportHttp._result(
+		[HTTPRequest.RESULT_SUCCESS, 200, PackedStringArray(), PackedByteArray([1, 2, 3])], true
+	)
+	var bytes: PackedByteArray = raw.data if raw.data is PackedByteArray else PackedByteArray()
+	check(raw.ok and bytes == PackedByteArray([1, 2, 3]), "binary answers stay bytes")
+
+
+func test_a_server_reads_its_configuration() -> void:
+	var server := HomeportServer.new()
+	root.add_child(server)
+	server.configure_from_environment()
+	check(server.http.base_url == str(args["url"]), "url from --url=: %s" % server.http.base_url)
+	check(server.server_key == str(args["key"]), "key from --key=")
+	check(HomeportServer.is_server_mode(), "headless is server mode")
+	server.queue_free()
