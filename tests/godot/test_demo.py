@@ -2,13 +2,16 @@
 through a local Homeport. The client signs in, connects over ENet, is validated and spawned,
 moves with prediction and reconciliation (its predicted position must equal the server's), and
 its moves are saved; a second session resumes them; a forged token is turned away; SIGTERM to
-the wrapper ends the server cleanly, everything saved and deregistered."""
+the wrapper ends the server cleanly: the player still connected is saved, the server
+deregistered."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +92,7 @@ def test_a_client_plays_on_the_demo_server_through_homeport(
     command = [f"{inside}/wrapper.sh", "/usr/bin/godot", "--headless", "--path", inside]
     server = godot.exec("/bin/sh", *command, "--", "--server", f"--name={name}", env=env, log=log)
     device = f"demo-device-{uuid.uuid4().hex}"
+    playing: subprocess.Popen[bytes] | None = None
     try:
         _wait(lambda: _listed(live.url, name), 60, log)
         first = _client(godot, inside, live.url, port, device)
@@ -100,12 +104,26 @@ def test_a_client_plays_on_the_demo_server_through_homeport(
         forged = _client(godot, inside, live.url, port, device, "--token=forged", status=3)
         assert "CLIENT REJECTED" in forged
         assert "token-invalid" in log.read_text()
+        # A player still connected (and moving) when SIGTERM comes must be saved too.
+        staying = f"demo-device-{uuid.uuid4().hex}"
+        client_log = tmp_path / "staying.log"
+        playing = godot.start(
+            *("--path", inside, "--display-driver", "headless", "--audio-driver", "Dummy"),
+            *("--", "--client", f"--url={live.url}", f"--server-port={port}"),
+            f"--device={staying}",
+            env={k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")},
+            log=client_log,
+        )
+        _wait(lambda: "CLIENT welcome" in client_log.read_text(), 30, client_log)
+        time.sleep(1)  # some moves
         server.send_signal(signal.SIGTERM)  # to the wrapper, as `docker stop` or the fleet does
         assert server.wait(30) == 0, log.read_text()[-3000:]
+        assert playing.wait(30) == 2, client_log.read_text()[-2000:]  # told the server left
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        for process in (server, playing):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
     assert _listed(live.url, name) is None
     player = httpx.post(f"{live.url}/v1/auth/device", json={"device_id": device}).json()
     saved = httpx.get(
@@ -113,6 +131,13 @@ def test_a_client_plays_on_the_demo_server_through_homeport(
         headers={"Authorization": f"Bearer {key}"},
     )
     assert saved.json()["value"] == {"moves": 240}, saved.text
+    stayed = httpx.post(f"{live.url}/v1/auth/device", json={"device_id": staying}).json()
+    kept = httpx.get(
+        f"{live.url}/v1/players/{stayed['player']['id']}/data/profile/demo",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["value"]["moves"] > 0
     assert "SCRIPT ERROR" not in log.read_text()
 
 
