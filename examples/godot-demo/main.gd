@@ -238,6 +238,12 @@ func snapshot(position: Vector2, last_processed: int) -> void:
 
 func _client_tick() -> void:
 	if planned_moves > 0 and sent >= planned_moves:
+		# Inputs travel unreliably: until the last is acknowledged, send the unacknowledged
+		# ones again (the server skips what it has already applied).
+		for item: Array in pending:
+			var seq: int = item[0]
+			var direction: Vector2 = item[1]
+			move.rpc_id(1, seq, direction)
 		if acked >= planned_moves:
 			var error := predicted.distance_to(server_position)
 			print("DEMO CLIENT OK moves=%d position=%s error=%.4f" % [sent, predicted, error])
