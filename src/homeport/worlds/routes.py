@@ -217,22 +217,18 @@ CHUNK_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+@router.head(
+    "/v1/worlds/{world}/chunks/{sha256}",
+    responses=CHUNK_RESPONSES,
+    openapi_extra=SECURITY,
+    summary="Head Chunk",
+    description="Whether the world has a chunk, and its size (`Content-Length`), not its bytes.",
+)
 @router.get("/v1/worlds/{world}/chunks/{sha256}", responses=CHUNK_RESPONSES, openapi_extra=SECURITY)
 async def get_chunk(
     world: WorldPath, sha256: HashPath, request: Request, worlds: WorldsDep, writer: WriterDep
 ) -> Response:
     """A chunk's bytes, streamed; `ETag` is its hash, `Range: bytes=a-b` reads part of it."""
-    chunk = await chunks.for_read(worlds, world, writer, sha256)
-    return await chunk_response(worlds, chunk, request)
-
-
-@router.head(
-    "/v1/worlds/{world}/chunks/{sha256}", responses=CHUNK_RESPONSES, openapi_extra=SECURITY
-)
-async def head_chunk(
-    world: WorldPath, sha256: HashPath, request: Request, worlds: WorldsDep, writer: WriterDep
-) -> Response:
-    """Whether the world has a chunk, and its size (`Content-Length`), without its bytes."""
     chunk = await chunks.for_read(worlds, world, writer, sha256)
     return await chunk_response(worlds, chunk, request)
 
