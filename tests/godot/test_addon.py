@@ -115,7 +115,7 @@ def test_the_addon_against_a_live_homeport(
     )
     lines = [line for line in ran.stdout.splitlines() if line.startswith(("PASS", "FAIL", "  "))]
     assert ran.returncode == 0, "\n".join(lines) + "\n" + ran.stdout[-3000:] + ran.stderr[-2000:]
-    assert "10 passed, 0 failed" in ran.stdout, ran.stdout[-3000:]
+    assert "11 passed, 0 failed" in ran.stdout, ran.stdout[-3000:]
 
 
 def _server_env(

@@ -15,7 +15,7 @@ const SESSION_FILE := "user://homeport_session.dat"
 const REFRESH_MARGIN := 60.0
 
 var http: HomeportHttp
-## Wait for matches over the `/v1/realtime` WebSocket (false: long polls only, for networks
+## Wait for matches over the realtime WebSocket (false: long polls only, for networks
 ## whose proxies refuse WebSocket upgrades).
 var use_websocket: bool = true
 ## The signed-in player (`id`, `display_name`, ...), empty when signed out.
@@ -48,44 +48,45 @@ func is_signed_in() -> bool:
 ## Create an account with email and password.
 func register(email: String, password: String, display_name: String) -> HomeportResult:
 	var body := {"email": email, "password": password, "display_name": display_name}
-	return _started(await http.call_json("POST", "/v1/auth/register", body))
+	return _started(await http.request("auth.register", {}, body))
 
 
 ## Sign in with email and password.
 func login(email: String, password: String) -> HomeportResult:
-	return _started(
-		await http.call_json("POST", "/v1/auth/login", {"email": email, "password": password})
-	)
+	return _started(await http.request("auth.login", {}, {"email": email, "password": password}))
 
 
 ## Sign in anonymously as this device (an account is made on first use). Without an id, one
 ## is derived from the device.
 func login_device(device_id: String = "") -> HomeportResult:
 	var id := device_id if device_id != "" else "godot-" + OS.get_unique_id().sha256_text().left(40)
-	return _started(await http.call_json("POST", "/v1/auth/device", {"device_id": id}))
+	return _started(await http.request("auth.device", {}, {"device_id": id}))
 
 
 ## Give an anonymous (device) account an email and password, so it can sign in anywhere.
 func link_email(email: String, password: String) -> HomeportResult:
-	return await authorized("POST", "/v1/auth/link/email", {"email": email, "password": password})
+	return await authorized("auth.link_email", {}, {"email": email, "password": password})
 
 
 ## The signed-in player's profile.
 func me() -> HomeportResult:
-	return await authorized("GET", "/v1/me")
+	return await authorized("me")
 
 
 ## End the session here and on the backend.
 func logout() -> HomeportResult:
-	var result := await authorized("POST", "/v1/auth/logout")
+	var result := await authorized("auth.logout")
 	_forget("logout")
 	return result
 
 
 ## The server browser: live servers, filtered (`map`, `mode`, `region`, `version`, `tag`,
-## `q`, `has_space`, `limit`, `cursor`...).
+## `q`, `state`, `not_full`, `not_empty`, `has_password`, `sort`, `limit`, `cursor`). Signed
+## out, the list is the public one.
 func list_servers(filters: Dictionary = {}) -> HomeportResult:
-	return await http.call_json("GET", "/v1/servers" + _query(filters), null, _access_token)
+	if _refresh_token == "":
+		return await http.request("servers.list", {}, null, "", filters)
+	return await authorized("servers.list", {}, null, filters)
 
 
 ## Queue for a match: the ticket (`id`, `state`).
@@ -93,7 +94,7 @@ func create_ticket(
 	queue: String, properties: Dictionary = {}, latencies: Dictionary = {}
 ) -> HomeportResult:
 	var body := {"queue": queue, "properties": properties, "latencies": latencies}
-	return await authorized("POST", "/v1/matchmaking/tickets", body)
+	return await authorized("matchmaking.create", {}, body)
 
 
 ## Wait up to `wait` seconds for the ticket to change (long poll): its state, and once
@@ -102,14 +103,14 @@ func wait_ticket(ticket_id: String, wait: float = 25.0) -> HomeportResult:
 	var saved := http.timeout
 	http.timeout = maxf(saved, wait + 10.0)
 	var result := await authorized(
-		"GET", "/v1/matchmaking/tickets/%s?wait=%d" % [ticket_id, int(wait)]
+		"matchmaking.get", {"ticket_id": ticket_id}, null, {"wait": int(wait)}
 	)
 	http.timeout = saved
 	return result
 
 
 ## Wait until the ticket ends (`allocated`, `timed_out`, `cancelled`, `failed`) or `timeout`
-## seconds pass: pushed over the `/v1/realtime` WebSocket, or by long polls when a WebSocket
+## seconds pass: pushed over the realtime WebSocket, or by long polls when a WebSocket
 ## cannot be opened (a proxy that refuses upgrades). `data` is the ticket; an `allocated`
 ## one has `server` (address, port) and `connect_token` to join it with. `via` tells which way
 ## the answer came ("websocket" or "poll").
@@ -135,11 +136,14 @@ func wait_for_match(ticket_id: String, timeout: float = 120.0) -> HomeportResult
 func _wait_by_websocket(ticket_id: String, deadline: int) -> HomeportResult:
 	if Time.get_unix_time_from_system() > _access_expires_at - REFRESH_MARGIN:
 		await refresh()
+	var built := http.prepare("realtime", {}, null, _access_token)
+	if not built.ok:
+		return null
+	var spec: Dictionary = built.data
 	var socket := WebSocketPeer.new()
-	socket.handshake_headers = PackedStringArray(["Authorization: Bearer " + _access_token])
-	var url := (
-		http.base_url.replace("https://", "wss://").replace("http://", "ws://") + "/v1/realtime"
-	)
+	socket.handshake_headers = spec["headers"]
+	var plain: String = spec["url"]
+	var url := plain.replace("https://", "wss://").replace("http://", "ws://")
 	var tls: TLSOptions = null
 	if url.begins_with("wss://"):
 		tls = TLSOptions.client_unsafe() if http.allow_self_signed_tls else TLSOptions.client()
@@ -184,14 +188,12 @@ static func _ended(ticket: Variant) -> bool:
 
 ## Leave the queue.
 func cancel_ticket(ticket_id: String) -> HomeportResult:
-	return await authorized("DELETE", "/v1/matchmaking/tickets/" + ticket_id)
+	return await authorized("matchmaking.cancel", {"ticket_id": ticket_id})
 
 
 ## One of the player's own documents (`value`, `version`).
 func read_data(collection: String, key: String) -> HomeportResult:
-	return await authorized(
-		"GET", "/v1/players/me/data/%s/%s" % [collection.uri_encode(), key.uri_encode()]
-	)
+	return await authorized("data.read_own", {"collection": collection, "key": key})
 
 
 ## A leaderboard's top records (`limit`), or the records around the player (`around_me`).
@@ -199,33 +201,32 @@ func leaderboard(board_id: String, limit: int = 10, around_me: bool = false) -> 
 	var query := {"limit": limit}
 	if around_me:
 		query["around"] = str(player.get("id", ""))
-	return await authorized(
-		"GET", "/v1/leaderboards/%s/records%s" % [board_id.uri_encode(), _query(query)]
-	)
+	return await authorized("leaderboards.records", {"board_id": board_id}, null, query)
 
 
-## Any call as the signed-in player, refreshing the access token first when it is due.
-func authorized(method: String, path: String, body: Variant = null) -> HomeportResult:
+## Any request of the table (see HomeportHttp.request) as the signed-in player, refreshing the
+## access token first when it is due.
+func authorized(
+	operation: String, params: Dictionary = {}, body: Variant = null, query: Dictionary = {}
+) -> HomeportResult:
 	if _refresh_token == "":
 		return HomeportResult.failure(401, "not-signed-in", "Sign in first")
 	if Time.get_unix_time_from_system() > _access_expires_at - REFRESH_MARGIN:
 		var refreshed := await refresh()
 		if not refreshed.ok:
 			return refreshed
-	var result := await http.call_json(method, path, body, _access_token)
+	var result := await http.request(operation, params, body, _access_token, query)
 	if result.status == 401 and result.error_type == "token-expired":
 		var again := await refresh()
 		if not again.ok:
 			return again
-		result = await http.call_json(method, path, body, _access_token)
+		result = await http.request(operation, params, body, _access_token, query)
 	return result
 
 
 ## Trade the refresh token for a new pair (done by itself when due).
 func refresh() -> HomeportResult:
-	var result := await http.call_json(
-		"POST", "/v1/auth/refresh", {"refresh_token": _refresh_token}
-	)
+	var result := await http.request("auth.refresh", {}, {"refresh_token": _refresh_token})
 	if result.ok:
 		return _started(result)
 	if not result.is_retryable():
@@ -296,15 +297,3 @@ func _forget(reason: String) -> void:
 
 static func _device_key() -> String:
 	return ("homeport-session-" + OS.get_unique_id()).sha256_text()
-
-
-static func _query(values: Dictionary) -> String:
-	var parts := PackedStringArray()
-	for name: String in values:
-		var value: Variant = values[name]
-		if value is Array:
-			for item: Variant in value:
-				parts.append("%s=%s" % [name.uri_encode(), str(item).uri_encode()])
-		else:
-			parts.append("%s=%s" % [name.uri_encode(), str(value).uri_encode()])
-	return "" if parts.is_empty() else "?" + "&".join(parts)

@@ -4,6 +4,9 @@ extends Node
 ## timeout on every request (Godot's default is none), JSON declared as such (Godot sends no
 ## Content-Type of its own), problem+json turned into a HomeportResult.
 
+## The request table (`contract.json` beside this script): every request the addon can make.
+const CONTRACT: JSON = preload("contract.json")
+
 ## Base URL, e.g. "https://backend.example.com".
 var base_url: String = "http://127.0.0.1:8080"
 ## Seconds a call may take in all, connection included.
@@ -12,65 +15,142 @@ var timeout: float = 10.0
 var allow_self_signed_tls: bool = false
 
 
-## A JSON call; `body` null sends no body. `bearer` is an access token or a server key.
-func call_json(
-	method: String,
-	path: String,
+## Make request `operation` of the table: `params` fill the path's {names}, `body` is the JSON
+## body (a Dictionary) or an upload's bytes, `credential` the access token or server key, `query`
+## the query parameters. A request the table does not allow is not sent: its result is a
+## `contract` failure (a bug in the caller, also pushed as an error).
+func request(
+	operation: String,
+	params: Dictionary = {},
 	body: Variant = null,
-	bearer: String = "",
-	extra: PackedStringArray = PackedStringArray()
+	credential: String = "",
+	query: Dictionary = {}
 ) -> HomeportResult:
-	var headers := PackedStringArray(["Accept: application/json"])
-	headers.append_array(extra)
-	if bearer != "":
-		headers.append("Authorization: Bearer " + bearer)
+	var built := prepare(operation, params, body, credential, query)
+	if not built.ok:
+		return built
+	var spec: Dictionary = built.data
 	var payload := PackedByteArray()
-	if body != null:
-		headers.append("Content-Type: application/json")
+	if body is PackedByteArray:
+		payload = body
+	elif body != null:
 		payload = JSON.stringify(body).to_utf8_buffer()
-	return await _send(method, path, headers, payload, body != null, false)
+	var method: String = spec["method"]
+	var url: String = spec["url"]
+	var headers: PackedStringArray = spec["headers"]
+	var binary: bool = spec["binary"]
+	return await _send(method, url, headers, payload, body != null, binary)
 
 
-## A call with raw bytes (a world chunk); the answer's `data` is JSON for uploads and the raw
-## bytes for downloads (`binary_answer`).
-func call_bytes(
-	method: String, path: String, payload: PackedByteArray, bearer: String, binary_answer: bool
+## Check a request against the table and build it: `data` holds its `method`, `url`, `headers`
+## and whether the answer is `binary` (the WebSocket opens its URL this way too).
+func prepare(
+	operation: String,
+	params: Dictionary = {},
+	body: Variant = null,
+	credential: String = "",
+	query: Dictionary = {}
 ) -> HomeportResult:
-	var headers := PackedStringArray(["Authorization: Bearer " + bearer])
-	var has_body := method == "PUT" or method == "POST"
-	if has_body:
-		headers.append("Content-Type: application/octet-stream")
-	return await _send(method, path, headers, payload, has_body, binary_answer)
+	var operations: Dictionary = CONTRACT.data.get("operations", {})
+	if not operations.has(operation):
+		return _refused("no request %s in the table" % operation)
+	var spec: Dictionary = operations[operation]
+	var path: String = spec["path"]
+	for name: String in params:
+		var slot := "{%s}" % name
+		if not path.contains(slot):
+			return _refused("%s has no path parameter %s" % [operation, name])
+		path = path.replace(slot, str(params[name]).uri_encode())
+	if path.contains("{"):
+		return _refused("%s needs its path parameters: %s" % [operation, path])
+	var allowed: Array = spec.get("query", [])
+	for name: String in query:
+		if not allowed.has(name):
+			return _refused("%s takes no query parameter %s" % [operation, name])
+	var problem := _body_problem(operation, spec.get("body"), body)
+	if problem != "":
+		return _refused(problem)
+	var headers := PackedStringArray()
+	var fields: Dictionary = spec["headers"]
+	for name: String in fields:
+		var value: String = fields[name]
+		if value.contains("{"):
+			if credential == "":
+				continue
+			value = value.replace("{access_token}", credential).replace("{server_key}", credential)
+		headers.append("%s: %s" % [name, value])
+	var built := {
+		"method": spec["method"],
+		"url": base_url + path + _query(query),
+		"headers": headers,
+		"binary": spec.get("answer", "json") == "bytes",
+	}
+	return HomeportResult.success(0, built, {})
+
+
+static func _body_problem(operation: String, fields: Variant, body: Variant) -> String:
+	if fields == null:
+		return "" if body == null else "%s takes no body" % operation
+	if fields is String:
+		return "" if body is PackedByteArray else "%s takes bytes" % operation
+	var declared: Dictionary = fields
+	if body == null:
+		return "" if not declared.values().has("required") else "%s needs a body" % operation
+	if not body is Dictionary:
+		return "%s takes a JSON object" % operation
+	var given: Dictionary = body
+	for name: String in given:
+		if not declared.has(name):
+			return "%s has no field %s" % [operation, name]
+	for name: String in declared:
+		if declared[name] == "required" and not given.has(name):
+			return "%s needs the field %s" % [operation, name]
+	return ""
+
+
+static func _refused(why: String) -> HomeportResult:
+	push_error("Homeport: " + why)
+	return HomeportResult.failure(0, "contract", why)
+
+
+static func _query(values: Dictionary) -> String:
+	var parts := PackedStringArray()
+	for name: String in values:
+		var value: Variant = values[name]
+		var items: Array = value if value is Array else [value]
+		for item: Variant in items:
+			parts.append("%s=%s" % [name.uri_encode(), str(item).uri_encode()])
+	return "" if parts.is_empty() else "?" + "&".join(parts)
 
 
 func _send(
 	method: String,
-	path: String,
+	url: String,
 	headers: PackedStringArray,
 	payload: PackedByteArray,
 	has_body: bool,
 	binary_answer: bool
 ) -> HomeportResult:
-	var request := HTTPRequest.new()
-	request.timeout = timeout
-	request.use_threads = false
+	var node := HTTPRequest.new()
+	node.timeout = timeout
+	node.use_threads = false
 	if base_url.begins_with("https://"):
-		request.set_tls_options(
+		node.set_tls_options(
 			TLSOptions.client_unsafe() if allow_self_signed_tls else TLSOptions.client()
 		)
-	add_child(request)
+	add_child(node)
 	var error: Error
 	if has_body:
-		error = request.request_raw(base_url + path, headers, _method(method), payload)
+		error = node.request_raw(url, headers, _method(method), payload)
 	else:
-		error = request.request(base_url + path, headers, _method(method))
+		error = node.request(url, headers, _method(method))
 	if error != OK:
-		request.queue_free()
+		node.queue_free()
 		return HomeportResult.failure(
 			0, "network", "could not start the request: %s" % error_string(error)
 		)
-	var answer: Array = await request.request_completed
-	request.queue_free()
+	var answer: Array = await node.request_completed
+	node.queue_free()
 	return _result(answer, binary_answer)
 
 

@@ -122,7 +122,7 @@ func validate_player(peer_id: int, token: String) -> HomeportResult:
 	var body := {"player_token": token}
 	if server_id != "":
 		body["server_id"] = server_id
-	var result := await http.call_json("POST", "/v1/validate", body, server_key)
+	var result := await http.request("validate", {}, body, server_key)
 	if _stopping:
 		result = HomeportResult.failure(503, "server-draining", "The server is shutting down")
 	if result.ok:
@@ -147,18 +147,18 @@ func player_left(peer_id: int) -> void:
 func save_player_data(
 	player_id: String, collection: String, key: String, value: Dictionary, version: int
 ) -> HomeportResult:
-	var path := "/v1/players/%s/data/%s/%s" % [player_id, collection.uri_encode(), key.uri_encode()]
+	var params := {"player": player_id, "collection": collection, "key": key}
 	var body := {"value": value, "version": version}
 	var result := HomeportResult.failure(0, "network", "not sent")
 	var pause := 0.5
 	for attempt in SAVE_ATTEMPTS:
-		result = await http.call_json("PUT", path, body, server_key)
+		result = await http.request("data.write", params, body, server_key)
 		if not result.is_retryable():
 			return result
 		if attempt < SAVE_ATTEMPTS - 1:
 			await get_tree().create_timer(pause).timeout
 			pause *= 2.0
-	_enqueue({"path": path, "body": body})
+	_enqueue({"operation": "data.write", "params": params, "body": body})
 	return result
 
 
@@ -174,7 +174,9 @@ func flush_pending() -> int:
 	var left: Array = []
 	var sent := 0
 	for item: Dictionary in queue:
-		var result := await http.call_json("PUT", str(item["path"]), item["body"], server_key)
+		var params: Dictionary = item.get("params", {})
+		var operation: String = str(item.get("operation", ""))
+		var result := await http.request(operation, params, item.get("body"), server_key)
 		if result.is_retryable():
 			left.append(item)
 		elif result.ok:
@@ -205,7 +207,7 @@ func shutdown_gracefully(reason: String = "requested") -> void:
 		await step.call()
 	await flush_pending()
 	if server_id != "":
-		await http.call_json("DELETE", "/v1/servers/" + server_id, null, server_key)
+		await http.request("servers.deregister", {"server_id": server_id}, null, server_key)
 	if quit_when_stopped:
 		get_tree().quit(0 if pending_count() == 0 else 1)
 
@@ -216,7 +218,7 @@ func is_stopping() -> bool:
 
 
 func _register() -> HomeportResult:
-	var result := await http.call_json("POST", "/v1/servers", _entry, server_key)
+	var result := await http.request("servers.register", {}, _entry, server_key)
 	if result.ok:
 		var answer: Dictionary = result.data
 		server_id = str(answer.get("server_id", ""))
@@ -230,8 +232,8 @@ func _beat() -> void:
 	if _stopping or server_id == "":
 		return
 	var body := {"players": players.size(), "player_ids": players.values(), "state": state}
-	var result := await http.call_json(
-		"PUT", "/v1/servers/%s/heartbeat" % server_id, body, server_key
+	var result := await http.request(
+		"servers.heartbeat", {"server_id": server_id}, body, server_key
 	)
 	if _stopping:
 		return

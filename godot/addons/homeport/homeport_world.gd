@@ -45,7 +45,7 @@ func load_world(lease_wait: float = 45.0) -> HomeportResult:
 	var lease := await _take_lease(lease_wait)
 	if not lease.ok:
 		return _from_backup(lease) if lease.is_retryable() else lease
-	var detail := await _call("GET", "")
+	var detail := await _call("worlds.get")
 	if detail.is_retryable():
 		return _from_backup(detail)
 	if not detail.ok and detail.error_type != "world-not-found":
@@ -60,10 +60,10 @@ func load_world(lease_wait: float = 45.0) -> HomeportResult:
 
 func _take_lease(wait: float) -> HomeportResult:
 	var deadline := Time.get_ticks_msec() + int(wait * 1000.0)
-	var lease := await _call("POST", "/lease")
+	var lease := await _call("worlds.lease")
 	while lease.error_type == "world-leased" and Time.get_ticks_msec() < deadline:
 		await get_tree().create_timer(1.0).timeout
-		lease = await _call("POST", "/lease")
+		lease = await _call("worlds.lease")
 	return lease
 
 
@@ -72,8 +72,8 @@ func _download(snapshot: Dictionary) -> HomeportResult:
 	var loaded := {}
 	for chunk_id: String in manifest:
 		var digest: String = manifest[chunk_id]
-		var path := "/v1/worlds/%s/chunks/%s" % [world.uri_encode(), digest]
-		var got := await http.call_bytes("GET", path, PackedByteArray(), server_key, true)
+		var params := {"world": world, "sha256": digest}
+		var got := await http.request("worlds.download", params, null, server_key)
 		if not got.ok:
 			return _from_backup(got) if got.is_retryable() else got
 		var bytes: PackedByteArray = got.data
@@ -153,7 +153,7 @@ func save() -> HomeportResult:
 
 ## Give the lease back (after the last save, when shutting down).
 func release() -> HomeportResult:
-	return await _call("DELETE", "/lease")
+	return await _call("worlds.release")
 
 
 static func sha256(bytes: PackedByteArray) -> String:
@@ -168,7 +168,7 @@ func _send(taken: Dictionary, on: int, whole: bool) -> HomeportResult:
 	for chunk_id: String in taken:
 		var bytes: PackedByteArray = taken[chunk_id]
 		hashes[chunk_id] = sha256(bytes)
-	var asked := await _call("POST", "/chunks/missing", {"hashes": hashes.values()})
+	var asked := await _call("worlds.missing", {"hashes": hashes.values()})
 	if not asked.ok:
 		return asked
 	var answer: Dictionary = asked.data
@@ -176,22 +176,20 @@ func _send(taken: Dictionary, on: int, whole: bool) -> HomeportResult:
 	for chunk_id: String in taken:
 		var digest: String = hashes[chunk_id]
 		if missing.has(digest):
-			var path := "/v1/worlds/%s/chunks/%s" % [world.uri_encode(), digest]
 			var chunk: PackedByteArray = taken[chunk_id]
-			var stored := await http.call_bytes("PUT", path, chunk, server_key, false)
+			var params := {"world": world, "sha256": digest}
+			var stored := await http.request("worlds.upload", params, chunk, server_key)
 			if not stored.ok:
 				return stored
 			missing.erase(digest)
 	var body := {"manifest": hashes} if whole else {"changes": hashes}
 	if on > 0:
 		body["base"] = on
-	return await _call("POST", "/snapshots", body)
+	return await _call("worlds.commit", body)
 
 
-func _call(method: String, suffix: String, body: Variant = null) -> HomeportResult:
-	return await http.call_json(
-		method, "/v1/worlds/%s%s" % [world.uri_encode(), suffix], body, server_key
-	)
+func _call(operation: String, body: Variant = null) -> HomeportResult:
+	return await http.request(operation, {"world": world}, body, server_key)
 
 
 func _write_backup() -> void:

@@ -23,6 +23,7 @@ func _run() -> void:
 	var tests: Array[Callable] = [
 		test_answers_become_results,
 		test_a_server_reads_its_configuration,
+		test_requests_outside_the_table_are_not_sent,
 		test_device_login_me_and_a_restored_session,
 		test_email_account_link_refresh_and_logout,
 		test_a_call_that_gets_no_answer_times_out,
@@ -146,7 +147,7 @@ func test_a_call_that_gets_no_answer_times_out() -> void:
 	http.timeout = 1.0
 	root.add_child(http)
 	var started := Time.get_ticks_msec()
-	var result := await http.call_json("GET", "/healthz")
+	var result := await http.request("auth.device", {}, {"device_id": "never-answered"})
 	var took := (Time.get_ticks_msec() - started) / 1000.0
 	check(not result.ok and result.error_type == "network", "no answer: %s" % result)
 	check(took < 5.0, "ended after %.1f s" % took)
@@ -232,7 +233,7 @@ func test_a_world_saves_its_changes_and_loads_back() -> void:
 	world.set_chunk("2,0", random_bytes(2048))
 	var second := await world.save()
 	check(second.ok and world.base == 2, "second save: %s" % second)
-	var detail := await world.http.call_json("GET", "/v1/worlds/" + name, null, str(args["key"]))
+	var detail := await world.http.request("worlds.get", {"world": name}, null, str(args["key"]))
 	check(
 		text(detail.data, ["world", "chunks"]) == "5",
 		"only the changed chunk was added: %s" % detail.data
@@ -244,11 +245,8 @@ func test_a_world_saves_its_changes_and_loads_back() -> void:
 		check(again.get_chunk(chunk_id) == world.get_chunk(chunk_id), "chunk %s" % chunk_id)
 	# A commit whose answer was lost: the latest is 3 while the server believes 2.
 	var manifest: Variant = dig(detail.data, ["latest", "manifest"])
-	var lost := await world.http.call_json(
-		"POST",
-		"/v1/worlds/%s/snapshots" % name,
-		{"base": 2, "manifest": manifest},
-		str(args["key"])
+	var lost := await world.http.request(
+		"worlds.commit", {"world": name}, {"base": 2, "manifest": manifest}, str(args["key"])
 	)
 	check(lost.ok, "the lost commit: %s" % lost)
 	world.set_chunk("0,0", random_bytes(100))
@@ -330,3 +328,36 @@ func test_a_server_reads_its_configuration() -> void:
 	check(server.server_key == str(args["key"]), "key from --key=")
 	check(HomeportServer.is_server_mode(), "headless is server mode")
 	server.queue_free()
+
+
+func test_requests_outside_the_table_are_not_sent() -> void:
+	var http := transport()
+	root.add_child(http)
+	var refused := {
+		"unknown": await http.request("auth.telepathy"),
+		"field": await http.request("auth.device", {}, {"device_id": "d", "admin": true}),
+		"required": await http.request("auth.login", {}, {"email": "a@example.com"}),
+		"path": await http.request("matchmaking.cancel"),
+		"stray": await http.request("me", {"player": "p"}),
+		"query": await http.request("servers.list", {}, null, "", {"has_space": true}),
+		"bytes": await http.request("worlds.upload", {"world": "w", "sha256": "0"}, {}),
+		"body": await http.request("worlds.lease", {"world": "w"}, {"ttl": 5}),
+	}
+	for why: String in refused:
+		var result: HomeportResult = refused[why]
+		check(not result.ok and result.error_type == "contract", "%s: %s" % [why, result])
+	var built := http.prepare(
+		"leaderboards.records", {"board_id": "high score/1"}, null, "tok", {"limit": 5}
+	)
+	var spec: Dictionary = built.data
+	var headers: PackedStringArray = spec["headers"]
+	check(
+		str(spec["url"]).ends_with("/leaderboards/high%20score%2F1/records?limit=5"),
+		"path and query: %s" % spec["url"]
+	)
+	check(headers.has("Authorization: Bearer tok"), "the credential: %s" % headers)
+	var anonymous := http.prepare("servers.list")
+	var plain: Dictionary = anonymous.data
+	var sent: PackedStringArray = plain["headers"]
+	check(not "\n".join(sent).contains("Authorization"), "no credential, no header: %s" % sent)
+	http.queue_free()
