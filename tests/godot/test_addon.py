@@ -21,55 +21,16 @@ from sqlalchemy import update
 from homeport.db.engine import create_engine
 from homeport.registry.models import Server
 from homeport.settings import Settings
-from tests.conftest import database_for
-from tests.e2e.live import LiveServer, cli, environment, free_port
-from tests.godot.engine import Godot
+from tests.agones.sidecar import FakeSidecar
+from tests.e2e.live import LiveServer, free_port
+from tests.godot.engine import ADDON, PROJECT, Godot
 
 pytestmark = pytest.mark.e2e
 
 SCRIPTS = [
-    "addons/homeport/homeport_result.gd",
-    "addons/homeport/homeport_http.gd",
-    "addons/homeport/homeport_client.gd",
-    "addons/homeport/homeport_server.gd",
-    "addons/homeport/homeport_world.gd",
-    "addons/homeport/homeport.gd",
-    "addons/homeport/plugin.gd",
-    "tests/runner.gd",
-    "tests/server_main.gd",
+    *(f"addons/homeport/{p.name}" for p in sorted(ADDON.glob("*.gd"))),
+    *(f"tests/{p.name}" for p in sorted((PROJECT / "tests").glob("*.gd"))),
 ]
-
-
-@pytest.fixture(scope="module")
-def godot() -> Godot:
-    return Godot()
-
-
-@pytest.fixture(scope="module")
-def project(godot: Godot) -> tuple[Path, str]:
-    return godot.project()
-
-
-@pytest.fixture(scope="module", params=["sqlite"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[LiveServer, str, str]]:
-    directory = tmp_path_factory.mktemp("homeport-godot")
-    env = environment(
-        directory,
-        database_for(request, directory),
-        HOMEPORT_FLEET_ENABLED="false",
-        HOMEPORT_REGISTRY_HEARTBEAT_INTERVAL="1",  # the addon heartbeats at the interval told
-        HOMEPORT_FLEETS='{"arena": {}}',
-        HOMEPORT_MATCHMAKING_QUEUES='{"duel": {"fleet": "arena", "teams": 2, "team_size": 1}}',
-    )
-    scopes = "validate,registry,players:read,players:write,worlds"
-    key = cli(env, "keys", "create", "--name", "godot", "--scopes", scopes).stdout.split()[-1]
-    live = LiveServer(env).start()
-    try:
-        yield live, key, env["HOMEPORT_DB_URL"]
-    finally:
-        assert live.stop() == 0
 
 
 @pytest.fixture
@@ -146,7 +107,7 @@ def _saved_on_stop(url: str, key: str, player_id: str) -> bool:
     return saved.status_code == 200 and saved.json()["value"] == {"saved_on": "stop"}
 
 
-@pytest.mark.parametrize("trigger", ["stop-file", "drain"])
+@pytest.mark.parametrize("trigger", ["stop-file", "drain", "agones"])
 def test_the_server_shuts_down_gracefully(
     godot: Godot,
     project: tuple[Path, str],
@@ -155,14 +116,18 @@ def test_the_server_shuts_down_gracefully(
     trigger: str,
 ) -> None:
     """What Homeport's wrapper does on SIGTERM (create HOMEPORT_STOP_FILE), or what the fleet
-    does to drain a server (an action in the heartbeat answer, here after an allocation): the
-    server saves (its `before_shutdown` step), deregisters and exits 0."""
+    does to drain a server (an action in the heartbeat answer, here after an allocation), or
+    Agones ending an allocated GameServer (through the SDK sidecar's watch): the server saves
+    (its `before_shutdown` step), deregisters and exits 0."""
     live, key, db_url = backend
     host, inside = project
     player_id = _new_player(live.url)
     name = f"godot-{uuid.uuid4().hex[:8]}"
     stop_inside = f"{inside}/stop-{uuid.uuid4().hex[:8]}"
     env = _server_env(live, key, stop_inside, player_id, name)
+    sidecar = FakeSidecar().start()
+    if trigger == "agones":
+        env["AGONES_SDK_HTTP_PORT"] = str(sidecar.port)
     log = tmp_path / "server.log"
     main = "res://tests/server_main.gd"
     server = godot.start("--headless", "--path", inside, "-s", main, env=env, log=log)
@@ -171,6 +136,8 @@ def test_the_server_shuts_down_gracefully(
         assert listed["port"] == 7799
         if trigger == "stop-file":
             (host / stop_inside.removeprefix(inside + "/")).touch()
+        elif trigger == "agones":
+            _under_agones(sidecar, live.url, name, log)
         else:
             allocation = {"allocation_id": "a-1", "match_id": "m-42", "players": [player_id]}
             _direct(db_url, str(listed["id"]), {"allocation": allocation})
@@ -180,12 +147,28 @@ def test_the_server_shuts_down_gracefully(
         assert server.wait(30) == 0, log.read_text()[-3000:]
         assert time.monotonic() - started < 10
     finally:
+        sidecar.stop()
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
     assert f"STOPPING {trigger}" in log.read_text()
+    assert sidecar.count("POST", "/shutdown") == (1 if trigger == "agones" else 0)
     assert _listed(live.url, name) is None
     assert _saved_on_stop(live.url, key, player_id)
+
+
+def _under_agones(sidecar: FakeSidecar, url: str, name: str, log: Path) -> None:
+    """Ready once registered, health pings, the watch; an allocation reaches the game and the
+    registry; then Agones shuts the GameServer down."""
+    sidecar.wait_for("POST", "/ready")
+    sidecar.wait_for("GET", "/watch/gameserver")
+    sidecar.wait_for("POST", "/health", times=2)
+    assert sidecar.snapshot()[1]["status"]["state"] == "Ready"
+    notes = {"homeport.dev/match-id": "m-77", "homeport.dev/allocation-id": "a-77"}
+    sidecar.change("Allocated", notes)
+    _wait(lambda: "ALLOCATED m-77" in log.read_text(), 15, log)
+    _wait(lambda: (_listed(url, name) or {}).get("state") == "in_match", 15, log)
+    sidecar.change("Shutdown")
 
 
 def _direct(db_url: str, server_id: str, directive: dict[str, object]) -> None:

@@ -6,6 +6,7 @@ fails here, before a game meets it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -16,17 +17,27 @@ from starlette.routing import WebSocketRoute
 from homeport.app import create_app
 from homeport.matchmaking.realtime import router as realtime_router
 from homeport.settings import Settings
-from tests.godot.engine import ADDON, DEMO, PROJECT
+from tests.godot.engine import ADDON, DEMO, PROJECT, REPO
 
-TABLE: dict[str, dict[str, Any]] = json.loads((ADDON / "contract.json").read_text())["operations"]
+CONTRACT = json.loads((ADDON / "contract.json").read_text())
+TABLE: dict[str, dict[str, Any]] = CONTRACT["operations"]
+AGONES: dict[str, dict[str, Any]] = CONTRACT["agones"]
+# Agones' published SDK API, kept beside the repository (../shared/agones) or where
+# HOMEPORT_AGONES_REFERENCE points.
+SDK_SPEC = (
+    Path(os.environ.get("HOMEPORT_AGONES_REFERENCE", REPO.parent / "shared" / "agones"))
+    / "sdk.swagger.json"
+)
 SCRIPTS = [
     *sorted(ADDON.glob("*.gd")),
     *sorted(p for p in DEMO.rglob("*.gd") if "addons" not in p.parts),
     *sorted(PROJECT.rglob("*.gd")),
 ]
-# The ways a script names a row: HomeportHttp.request/prepare, the client's `authorized`, the
-# world's `_call`, and a queued save's "operation".
-NAMED = re.compile(r'\b(?:request|prepare|authorized|_call)\(\s*"([^"]*)"|"operation": "([^"]*)"')
+# The ways a script names a row: HomeportHttp.request/prepare/stream, the client's
+# `authorized`, the world's `_call`, and a queued save's "operation".
+NAMED = re.compile(
+    r'\b(?:request|prepare|stream|authorized|_call)\(\s*"([^"]*)"|"operation": "([^"]*)"'
+)
 LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
@@ -44,10 +55,12 @@ def named_rows(scripts: list[Path]) -> set[str]:
 
 
 def test_the_table_is_well_formed() -> None:
-    for name, row in TABLE.items():
+    assert set(CONTRACT) == {"about", "operations", "agones"}
+    for name, row in {**TABLE, **AGONES}.items():
         assert row["method"] in {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}, name
-        assert row["path"].startswith("/v1/"), name
-        assert set(row) <= {"method", "path", "headers", "body", "query", "answer", "websocket"}
+        assert row["path"].startswith("/v1/" if name in TABLE else "/"), name
+        fields = {"method", "path", "headers", "body", "query", "answer", "websocket", "stream"}
+        assert set(row) <= fields, name
         body = row.get("body")
         assert body is None or body == "bytes" or set(body.values()) <= {"required", "optional"}
         assert ("Content-Type" in row["headers"]) == (body is not None), name
@@ -71,9 +84,9 @@ def test_the_scripts_make_only_requests_of_the_table() -> None:
             assert "HTTPRequest.new" not in code, script.name
             assert "HTTPClient.new" not in code, script.name
     used = named_rows(SCRIPTS)
-    assert used - set(TABLE) - {"auth.telepathy"} == set(), "rows missing from the table"
+    assert used - set(TABLE) - set(AGONES) - {"auth.telepathy"} == set(), "rows not in the table"
     addon_uses = named_rows(sorted(ADDON.glob("*.gd")))
-    assert set(TABLE) - addon_uses == set(), "rows the addon never makes"
+    assert (set(TABLE) | set(AGONES)) - addon_uses == set(), "rows the addon never makes"
 
 
 def openapi_match(spec: dict[str, Any], path: str) -> tuple[str, dict[str, Any]]:
@@ -133,3 +146,21 @@ def test_every_row_matches_a_route_and_its_schema(name: str, openapi: dict[str, 
         assert set(body) <= set(schema["properties"]), f"{name}: fields {set(schema['properties'])}"
         required = {field for field, kind in body.items() if kind == "required"}
         assert set(schema.get("required", [])) <= required, f"{name}: required fields"
+
+
+@pytest.mark.skipif(not SDK_SPEC.exists(), reason="the Agones SDK reference is not at hand")
+@pytest.mark.parametrize("name", sorted(AGONES))
+def test_every_agones_row_is_in_the_sdk(name: str) -> None:
+    """Against the sidecar's published REST API (grpc-gateway's swagger of the SDK)."""
+    spec = json.loads(SDK_SPEC.read_text())
+    row = AGONES[name]
+    operation = spec["paths"].get(row["path"], {}).get(row["method"].lower())
+    assert operation is not None, f"{name}: the SDK has no {row['method']} {row['path']}"
+    bodies = [p for p in operation.get("parameters", []) if p["in"] == "body"]
+    if row.get("body") is None:
+        assert not bodies, f"{name} needs a body"
+        return
+    schema = spec["definitions"][bodies[0]["schema"]["$ref"].rsplit("/", 1)[-1]]
+    assert set(row["body"]) <= set(schema.get("properties", {})), name
+    streaming = "streaming responses" in operation["responses"]["200"]["description"]
+    assert streaming == bool(row.get("stream")), name

@@ -13,6 +13,10 @@ var base_url: String = "http://127.0.0.1:8080"
 var timeout: float = 10.0
 ## Accept self-signed certificates (development only).
 var allow_self_signed_tls: bool = false
+## Which section of the table this transport makes requests of: "operations" (Homeport) or
+## "agones" (the Agones SDK sidecar).
+var table: String = "operations"
+var _streams_closed: int = 0
 
 
 ## Make request `operation` of the table: `params` fill the path's {names}, `body` is the JSON
@@ -51,7 +55,7 @@ func prepare(
 	credential: String = "",
 	query: Dictionary = {}
 ) -> HomeportResult:
-	var operations: Dictionary = CONTRACT.data.get("operations", {})
+	var operations: Dictionary = CONTRACT.data.get(table, {})
 	if not operations.has(operation):
 		return _refused("no request %s in the table" % operation)
 	var spec: Dictionary = operations[operation]
@@ -86,6 +90,74 @@ func prepare(
 		"binary": spec.get("answer", "json") == "bytes",
 	}
 	return HomeportResult.success(0, built, {})
+
+
+## Make a streaming request of the table (the Agones watch): `on_message` gets each JSON line
+## of the answer as it arrives, until the answer ends, the connection drops or `close_streams()`
+## is called. Connecting and the answer's start have the usual timeout; the stream has none.
+func stream(operation: String, on_message: Callable, params: Dictionary = {}) -> HomeportResult:
+	var built := prepare(operation, params)
+	if not built.ok:
+		return built
+	var spec: Dictionary = built.data
+	var url: String = spec["url"]
+	var secure := url.begins_with("https://")
+	var rest := url.trim_prefix("https://").trim_prefix("http://")
+	var slash := rest.find("/")
+	var authority := rest.substr(0, slash)
+	var host := authority.get_slice(":", 0)
+	var port := authority.get_slice(":", 1).to_int() if authority.contains(":") else -1
+	var client := HTTPClient.new()
+	var tls: TLSOptions = null
+	if secure:
+		tls = TLSOptions.client_unsafe() if allow_self_signed_tls else TLSOptions.client()
+	if client.connect_to_host(host, port, tls) != OK:
+		return HomeportResult.failure(0, "network", "could not connect to %s" % authority)
+	var generation := _streams_closed
+	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
+	var waiting := [HTTPClient.STATUS_RESOLVING, HTTPClient.STATUS_CONNECTING]
+	while client.get_status() in waiting and Time.get_ticks_msec() < deadline:
+		client.poll()
+		await get_tree().process_frame
+	if client.get_status() != HTTPClient.STATUS_CONNECTED:
+		client.close()
+		return HomeportResult.failure(0, "network", "could not connect to %s" % authority)
+	var method: String = spec["method"]
+	var headers: PackedStringArray = spec["headers"]
+	client.request(_method(method), rest.substr(slash), headers)
+	while client.get_status() == HTTPClient.STATUS_REQUESTING:
+		client.poll()
+		if Time.get_ticks_msec() > deadline:
+			client.close()
+			return HomeportResult.failure(0, "network", "timed out")
+		await get_tree().process_frame
+	var code := client.get_response_code()
+	if not client.has_response() or code < 200 or code >= 300:
+		client.close()
+		return HomeportResult.failure(code, "http-%d" % code, "the stream was refused")
+	var pending := PackedByteArray()
+	while client.get_status() == HTTPClient.STATUS_BODY and generation == _streams_closed:
+		client.poll()
+		var chunk := client.read_response_body_chunk()
+		if chunk.is_empty():
+			await get_tree().process_frame
+			continue
+		pending.append_array(chunk)
+		var newline := pending.find(10)
+		while newline >= 0:
+			var line := pending.slice(0, newline).get_string_from_utf8().strip_edges()
+			pending = pending.slice(newline + 1)
+			var parsed: Variant = JSON.parse_string(line) if line != "" else null
+			if parsed != null:
+				on_message.call(parsed)
+			newline = pending.find(10)
+	client.close()
+	return HomeportResult.success(200, "ended", {})
+
+
+## End every open stream of this transport.
+func close_streams() -> void:
+	_streams_closed += 1
 
 
 static func _body_problem(operation: String, fields: Variant, body: Variant) -> String:

@@ -6,6 +6,9 @@ extends Node
 ## Configure it from the environment a Homeport fleet gives every server (`HOMEPORT_URL`,
 ## `HOMEPORT_SERVER_KEY`, `HOMEPORT_SERVER_ID`, `HOMEPORT_PORT`, `HOMEPORT_ADDRESS`,
 ## `HOMEPORT_STOP_FILE`) or from user arguments after `--` (`--url=`, `--key=`, `--port=`).
+## Under Agones (`AGONES_SDK_HTTP_PORT` set) it also drives the SDK sidecar: ready after
+## registering, health pings, the allocation and shutdown from the GameServer's watch, and
+## `/shutdown` once the graceful shutdown is done.
 ## Keep the server key out of the project: it must never ship to players.
 
 ## Registered; heartbeats run from now on.
@@ -37,6 +40,8 @@ var state: String = "ready"
 ## Called when true (default) once the shutdown is done: quit with 0, or 1 if saves were lost.
 var quit_when_stopped: bool = true
 var heartbeat_interval: float = 30.0
+## The Agones SDK sidecar when the server runs under Agones, else null.
+var agones: HomeportAgones
 var _entry: Dictionary = {}
 var _fleet_server_id: String = ""
 var _heartbeat: Timer
@@ -83,6 +88,17 @@ func configure_from_environment() -> void:
 	address = str(args.get("address", _env("HOMEPORT_ADDRESS", address)))
 	stop_file = str(args.get("stop-file", _env("HOMEPORT_STOP_FILE", stop_file)))
 	_fleet_server_id = _env("HOMEPORT_SERVER_ID", "")
+	var sdk_port := HomeportAgones.port_from_environment()
+	if sdk_port > 0 and agones == null:
+		use_agones(sdk_port)
+
+
+## Drive the Agones SDK sidecar on `sdk_port` (done by itself when `AGONES_SDK_HTTP_PORT` is set).
+func use_agones(sdk_port: int) -> void:
+	agones = HomeportAgones.new(sdk_port)
+	agones.name = "Agones"
+	add_child(agones)
+	agones.game_server_changed.connect(_on_game_server)
 
 
 ## Where saves that could not reach Homeport wait to be replayed.
@@ -113,6 +129,12 @@ func start(entry: Dictionary) -> HomeportResult:
 		add_child(_stop_watch)
 		_stop_watch.start(STOP_FILE_POLL)
 	await flush_pending()
+	if agones != null:
+		agones.start_health()
+		var marked := await agones.mark_ready()
+		if not marked.ok:
+			return marked
+		agones.watch()
 	return result
 
 
@@ -208,6 +230,9 @@ func shutdown_gracefully(reason: String = "requested") -> void:
 	await flush_pending()
 	if server_id != "":
 		await http.request("servers.deregister", {"server_id": server_id}, null, server_key)
+	if agones != null:
+		agones.stop()
+		await agones.shutdown()
 	if quit_when_stopped:
 		get_tree().quit(0 if pending_count() == 0 else 1)
 
@@ -255,6 +280,29 @@ func _beat() -> void:
 			allocated.emit(allocation)
 	if answer.get("action") == "drain":
 		shutdown_gracefully("drain")
+
+
+## Under Agones: an allocation names its match in the annotations Homeport's allocator sets
+## (`homeport.dev/match-id`, `homeport.dev/allocation-id`); Shutdown ends the server.
+func _on_game_server(game_server: Dictionary) -> void:
+	match agones.state():
+		"Allocated":
+			var notes := agones.annotations()
+			var meta: Dictionary = game_server.get("object_meta", {})
+			var fallback := str(meta.get("uid", "agones"))
+			var allocation_id := str(notes.get("homeport.dev/allocation-id", fallback))
+			if allocation_id != _allocation_id:
+				_allocation_id = allocation_id
+				state = "in_match"
+				var allocation := {
+					"allocation_id": allocation_id,
+					"match_id": str(notes.get("homeport.dev/match-id", "")),
+					"metadata": notes,
+					"game_server": game_server,
+				}
+				allocated.emit(allocation)
+		"Shutdown":
+			shutdown_gracefully("agones")
 
 
 func _check_stop_file() -> void:
