@@ -28,6 +28,8 @@ from homeport.matchmaking import queue_admin
 from homeport.matchmaking.realtime import router as realtime_router
 from homeport.matchmaking.routes import router as matchmaking_router
 from homeport.middleware import JsonBodyMiddleware
+from homeport.observability.http import ROUTE_KEY, HttpObserver
+from homeport.observability.routes import router as observability_router
 from homeport.openapi import problems as declared_problems
 from homeport.players import save_endpoint
 from homeport.players.inventory_routes import router as inventory_router
@@ -61,22 +63,30 @@ class HomeportApp(FastAPI):
         """(matches(method, path), endpoint): the first match serves the request."""
         self.bare_declarations: list[BaseRoute] = []
         """Routes FastAPI documents but never serves: the bare endpoints' OpenAPI."""
+        self.http = HttpObserver(self._serve_http, access=False)
+        """Every HTTP request passes here first: request id, metrics, access log."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = scope["path"]
-            root = scope.get("root_path", "")
-            if root and path.startswith(root):  # mounted under a prefix: match the route part
-                path = path[len(root) :]
-            endpoint = self.bare_routes.get(path)
-            if endpoint is None:
-                method = scope["method"]
-                endpoint = next((a for match, a in self.bare_patterns if match(method, path)), None)
-            if endpoint is not None:
-                if path is not scope["path"]:
-                    scope = {**scope, "path": path, "root_path": ""}
-                await endpoint(scope, receive, send)
-                return
+            await self.http(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def _serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):  # mounted under a prefix: match the route part
+            path = path[len(root) :]
+        endpoint = self.bare_routes.get(path)
+        if endpoint is None:
+            method = scope["method"]
+            endpoint = next((a for match, a in self.bare_patterns if match(method, path)), None)
+        if endpoint is not None:
+            scope[ROUTE_KEY] = getattr(endpoint, "route", path)
+            if path is not scope["path"]:
+                scope = {**scope, "path": path, "root_path": ""}
+            await endpoint(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -118,8 +128,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     app.state.homeport = state
+    app.http.access = settings.log_format == "json"
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(observability_router)
     app.include_router(identity_router)
     app.include_router(registry_router)
     app.include_router(players_router)

@@ -9,6 +9,7 @@ that FastAPI documents but never serves (see `app._document_bare_endpoints`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -18,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from homeport.deps import bearer_credentials
 from homeport.errors import HomeportError, MethodNotAllowed, Unavailable, UnprocessableContent
 from homeport.middleware import check_body_headers
+from homeport.observability.instruments import OK, UNEXPECTED
 from homeport.problems import database_unavailable, problem_response
 
 log = logging.getLogger("homeport.http")
@@ -81,6 +83,14 @@ class BareEndpoint:
     """One method on one route; subclasses say how to answer and this renders the outcome."""
 
     method = "POST"
+    route = ""
+    """The route template, as the OpenAPI document names it (the label of its metrics)."""
+    outcomes: Callable[[str], None] | None = None
+    """Called with "ok" or the refusal's problem type, where a metric counts the outcomes."""
+
+    def _count(self, reason: str) -> None:
+        if self.outcomes is not None:
+            self.outcomes(reason)
 
     async def answer(self, scope: Scope, receive: Receive) -> bytes | Answer:
         """The 200 body, or the body and extra headers (an ETag, say)."""
@@ -90,24 +100,29 @@ class BareEndpoint:
         path = scope["path"]
         if scope["method"] != self.method:
             error = MethodNotAllowed(f"{scope['method']} is not allowed on {path}")
+            self._count(error.slug)
             await problem_response(error, path, {"Allow": self.method})(scope, receive, send)
             return
         try:
             payload = await self.answer(scope, receive)
         except HomeportError as error:
+            self._count(error.slug)
             await problem_response(error, path)(scope, receive, send)
             return
         except Exception as exc:
             if database_unavailable(exc):
+                self._count(Unavailable.slug)
                 log.warning("database error on %s %s", self.method, path, exc_info=True)
                 busy = Unavailable("The database is busy or unreachable; retry shortly")
                 await problem_response(busy, path, {"Retry-After": "1"})(scope, receive, send)
                 return
+            self._count(UNEXPECTED)
             log.exception("unhandled error on %s %s", self.method, path)
             await problem_response(HomeportError("An internal error occurred"), path)(
                 scope, receive, send
             )
             return
+        self._count(OK)
         extra: list[tuple[bytes, bytes]] = []
         if isinstance(payload, tuple):
             payload, extra = payload

@@ -24,6 +24,8 @@ from homeport.identity import service_keys as keys_service
 from homeport.identity.server_keys import KeyKind
 from homeport.identity.signing import KeyStore
 from homeport.leaderboards import cli as leaderboards_cli
+from homeport.observability import logs, multiprocess
+from homeport.observability.cli import status
 from homeport.settings import Settings
 from homeport.timefmt import rfc3339
 
@@ -32,6 +34,7 @@ keys_app = typer.Typer(help="Server API keys, admin keys and token signing keys.
 app.add_typer(keys_app, name="keys")
 app.add_typer(leaderboards_cli.app, name="leaderboards")
 app.add_typer(fleet_cli.app, name="fleet")
+app.command()(status)
 
 SHUTDOWN_GRACE_SECONDS = 30
 
@@ -76,6 +79,8 @@ def serve(
         raise typer.Exit(1)
     # Create the signing key before workers start, so they do not race to make one each.
     KeyStore(settings, SystemClock()).ensure()
+    # Likewise the counters' directory, which every process below this one inherits.
+    multiprocess.enable(settings.metrics_path)
     typer.echo(f"Homeport {__version__} on http://{host}:{port} (database: {_safe_url(settings)})")
     if settings.fleet_enabled:
         # The URL fleet servers are given must name the port actually served.
@@ -95,6 +100,7 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int) -> None:
         workers=workers,
         loop=Loops.uvloop,
         log_level=LogLevels(settings.log_level),
+        log_dictconfig=logs.dict_config(settings),
         log_access=False,
         workers_kill_timeout=SHUTDOWN_GRACE_SECONDS,
         # HTTP/1.1 only (game engines speak it; WebSockets upgrade from it): its header timeout

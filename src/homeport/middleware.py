@@ -164,8 +164,9 @@ class JsonBodyMiddleware:
             await problem_response(error, scope["path"])(scope, _no_body, send)
             return
         if untyped:
-            headers = [*scope["headers"], (b"content-type", b"application/json")]
-            scope = {**scope, "headers": headers}
+            # In place, not a copy: the route the router picks is left in this same scope,
+            # where `observability.http` reads it.
+            scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
         await self.app(scope, self._limited(receive, limit, self.body_timeout), send)
 
     def _limited(self, receive: Receive, limit: int, within: float) -> Receive:

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    """text: `[LEVEL] logger: message` lines; json: one JSON object per line, with the
+    request id, and an access line per request."""
+    metrics_token: str | None = Field(None, min_length=16, max_length=256)
+    """When set, `GET /metrics` wants `Authorization: Bearer <token>`; unset, it is open."""
+    metrics_dir: Path | None = None
+    """Where the processes of `homeport serve` keep their counters (emptied at each start);
+    unset: DATA_DIR/metrics."""
+    metrics_state_ttl: float = Field(2.0, ge=0, le=300)
+    """Seconds the gauges read from the database (servers, fleets, tickets) are reused."""
 
     db_url: str | None = None
     """SQLAlchemy async URL; unset means the embedded SQLite file in `data_dir`."""
@@ -298,6 +308,10 @@ class Settings(BaseSettings):
     def fleet_dir(self) -> Path:
         """Logs and stop files of local fleet servers."""
         return self.data_dir / "fleet"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.metrics_dir or self.data_dir / "metrics"
 
     @property
     def worlds_dir(self) -> Path:

@@ -12,6 +12,7 @@ from homeport.db.reads import Reader
 from homeport.events.bus import EventBus
 from homeport.identity.context import Identity, build_identity
 from homeport.leaderboards.context import Leaderboards
+from homeport.observability.gauges import StateGauges
 from homeport.players.context import Players
 from homeport.registry.context import Registry
 from homeport.settings import Settings
@@ -32,6 +33,7 @@ class AppState:
     bus: EventBus
     reader: Reader
     worlds: Worlds
+    gauges: StateGauges
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock) -> AppState:
@@ -51,6 +53,7 @@ class AppState:
             bus=EventBus(settings, clock, read_sessions),
             reader=Reader(settings, read_sessions),
             worlds=Worlds.build(settings, clock, sessions, read_sessions),
+            gauges=StateGauges(read_sessions, clock, settings.metrics_state_ttl),
         )
 
     async def close(self) -> None:

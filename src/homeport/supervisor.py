@@ -21,6 +21,7 @@ import httpx
 
 from homeport.clock import SystemClock
 from homeport.fleet.agent import FleetAgent
+from homeport.observability import logs
 from homeport.settings import Settings
 
 log = logging.getLogger("homeport.supervisor")
@@ -82,10 +83,7 @@ async def supervise(settings: Settings, api_argv: Sequence[str], grace: float) -
 
 
 def run(settings: Settings, api_argv: Sequence[str], grace: float) -> int:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="[%(levelname)s] %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its every request is noise here
+    logs.configure(settings)
     try:
         import uvloop
 

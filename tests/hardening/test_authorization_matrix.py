@@ -73,6 +73,7 @@ def _new_chunk(w: World) -> tuple[str, dict[str, Any] | bytes | None, dict[str, 
 MATRIX: dict[tuple[str, str], tuple[Call, tuple[int, ...]]] = {
     ("GET", "/healthz"): (_path("/healthz"), PUBLIC_200),
     ("GET", "/readyz"): (_path("/readyz"), PUBLIC_200),
+    ("GET", "/metrics"): (_path("/metrics"), PUBLIC_200),  # no metrics token set here
     ("GET", "/.well-known/jwks.json"): (_path("/.well-known/jwks.json"), PUBLIC_200),
     ("POST", "/v1/auth/register"): (_new_email, (201,) * 8),
     ("POST", "/v1/auth/login"): (

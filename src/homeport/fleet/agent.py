@@ -32,6 +32,7 @@ from homeport.fleet.provider import Launch, Provider
 from homeport.fleet.spec import LIVE_STATES, FleetSpec
 from homeport.fleet.spec import GameServerState as S
 from homeport.leader import Leadership
+from homeport.observability.instruments import count_process_exit, count_process_start
 from homeport.registry.models import Server
 from homeport.settings import Settings
 
@@ -146,6 +147,7 @@ class FleetAgent:
                 )
                 if did in (Do.END, Do.CRASH):
                     ended.append(row)
+                    count_process_exit(row.fleet, "crashed" if did is Do.CRASH else "stopped")
                 if did is Do.CRASH and fleet is not None:
                     _back_off(fleet, self.settings, now)
                 elif did is Do.READY and fleet is not None:
@@ -241,9 +243,11 @@ class FleetAgent:
                 log.warning("fleet %s: no free port in %s", row.fleet, spec.port_range)
                 continue
             taken.add(port)
-            await self._start(row.id, row.fleet, spec, port)
+            await self._start(row.id, row.fleet, spec, port, after_crash=fleet.crash_streak > 0)
 
-    async def _start(self, server_id: uuid.UUID, fleet: str, spec: FleetSpec, port: int) -> None:
+    async def _start(
+        self, server_id: uuid.UUID, fleet: str, spec: FleetSpec, port: int, *, after_crash: bool
+    ) -> None:
         async with unit_of_work(self.sessions) as session:
             row = await session.get(GameServer, server_id)
             if row is None or row.state != S.SCHEDULED.value:
@@ -256,6 +260,7 @@ class FleetAgent:
             started = await self.provider.start(launch)
         except LaunchFailed as exc:
             log.error("fleet %s: cannot start %s: %s", fleet, spec.command[0], exc)
+            count_process_start(fleet, started=False, after_crash=after_crash)
             async with unit_of_work(self.sessions) as session:
                 failed = await session.get(GameServer, server_id)
                 fleet_row = await session.get(Fleet, fleet)
@@ -271,6 +276,7 @@ class FleetAgent:
                 .where(GameServer.id == server_id)
                 .values(pid=started.pid, process_started=started.process_started)
             )
+        count_process_start(fleet, started=True, after_crash=after_crash)
         log.info("started server %s of fleet %s on port %d", server_id, fleet, port)
 
     async def drain_all(self, reason: str) -> None:

@@ -25,6 +25,7 @@ from homeport.fleet.errors import FleetNotFound, NoServerAvailable
 from homeport.fleet.models import Fleet, GameServer
 from homeport.fleet.spec import LIVE_STATES, FleetSpec
 from homeport.fleet.spec import GameServerState as S
+from homeport.observability.instruments import OK, count_allocation
 from homeport.registry.models import Server
 from homeport.timefmt import rfc3339
 
@@ -213,7 +214,9 @@ async def allocate(
                 await _ask_for_one(session, clock, request.fleet)
                 asked = True
         if found is not None:
+            count_allocation(request.fleet)(OK)
             return found
         if loop.time() >= deadline:
+            count_allocation(request.fleet)(NoServerAvailable.slug)
             raise NoServerAvailable()
         await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - loop.time())))

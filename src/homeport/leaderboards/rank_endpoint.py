@@ -61,6 +61,7 @@ class RankEndpoint(BareEndpoint):
     """Mounted like `submit_endpoint.SubmitEndpoint`, and like it servable bare."""
 
     method = "GET"
+    route = PATH
 
     def __init__(self, state: AppState | None = None) -> None:
         self.state = state

@@ -67,6 +67,7 @@ class SubmitEndpoint(BareEndpoint):
     ahead of the router too (pass the state: bare requests carry no app in their scope)."""
 
     method = "POST"
+    route = PATH
 
     def __init__(self, state: AppState | None = None) -> None:
         self.state = state

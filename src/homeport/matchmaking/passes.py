@@ -25,6 +25,7 @@ from homeport.matchmaking.matcher import Candidate, Proposal, propose
 from homeport.matchmaking.models import Match, Queue, Ticket
 from homeport.matchmaking.queues import QueueSpec
 from homeport.matchmaking.tickets import TicketState, announce, end
+from homeport.observability.instruments import observe_match
 from homeport.settings import Settings
 
 log = logging.getLogger("homeport.matchmaking")
@@ -202,6 +203,7 @@ class Matchmaker:
                 row.server_id, row.address, row.port = found.server_id, found.address, found.port
                 for ticket in tickets:
                     await end(session, self.clock, ticket, TicketState.ALLOCATED, "")
+                    observe_match(ticket.queue, ticket.created_at, now)
                 return "allocated"
             # A player cancelled meanwhile: no half matches. The others search again, and the
             # server, which nobody will join, is let go.

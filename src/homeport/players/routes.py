@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, Header, Path, Response, status
 from homeport.bare import SERVED_BARE
 from homeport.deps import SessionDep, StateDep
 from homeport.identity import errors as identity_errors
+from homeport.observability.instruments import count_save, outcome
 from homeport.openapi import problems
 from homeport.players import access, documents
 from homeport.players import errors as e
@@ -111,16 +112,17 @@ async def write_batch(
 ) -> BatchOut:
     """Write several documents of one player at once, all or none: the "player disconnected,
     save everything" moment. A refused item answers its own problem, with its `index`."""
-    player_id = access.resolve_player(caller, player)
-    for item in body.writes:
-        access.require_write(caller, state.settings, player_id, item.collection)
-    writes = [
-        Write(item.op, item.collection, item.key, item.value, item.patch, item.version)
-        for item in body.writes
-    ]
-    written = await documents.write_documents(
-        session, state.clock, state.settings, player_id, writes
-    )
+    with outcome(count_save("batch")):
+        player_id = access.resolve_player(caller, player)
+        for item in body.writes:
+            access.require_write(caller, state.settings, player_id, item.collection)
+        writes = [
+            Write(item.op, item.collection, item.key, item.value, item.patch, item.version)
+            for item in body.writes
+        ]
+        written = await documents.write_documents(
+            session, state.clock, state.settings, player_id, writes
+        )
     return BatchOut(
         writes=[WrittenOut(collection=w.collection, key=w.key, version=w.version) for w in written]
     )
@@ -227,7 +229,8 @@ async def patch_document(
     Name the version it applies to with `If-Match`; a missing document is patched from `{}`."""
     version = requested_version(if_match, None)
     write = Write(WriteOp.PATCH, collection, key, patch=patch, version=version)
-    return _document_out(*await _write_one(caller, state, session, player, write, response))
+    with outcome(count_save("patch")):
+        return _document_out(*await _write_one(caller, state, session, player, write, response))
 
 
 @router.delete(

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope
 from homeport.bare import Answer, BareEndpoint, authorization, parse_model
 from homeport.errors import UnprocessableContent
 from homeport.middleware import read_body
+from homeport.observability.instruments import count_save
 from homeport.players import access
 from homeport.players.callers import data_caller
 from homeport.players.documents import encoded_size
@@ -64,6 +65,8 @@ def requested_version(header: str | None, body_version: int | None) -> int | Non
 
 class SaveEndpoint(BareEndpoint):
     method = "PUT"
+    route = "/v1/players/{player}/data/{collection}/{key}"
+    outcomes = staticmethod(count_save("document"))
 
     def __init__(self, state: AppState) -> None:
         self.state = state

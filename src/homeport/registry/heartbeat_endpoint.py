@@ -15,6 +15,7 @@ from homeport.errors import UnprocessableContent
 from homeport.identity import errors as identity_errors
 from homeport.identity.service_keys import authenticate_key, require_scope
 from homeport.middleware import read_body
+from homeport.observability.instruments import count_heartbeat
 from homeport.openapi import problems
 from homeport.registry import errors as e
 from homeport.registry.schemas import HeartbeatRequest, HeartbeatResponse
@@ -41,6 +42,8 @@ def _server_id(path: str) -> uuid.UUID:
 
 class HeartbeatEndpoint(BareEndpoint):
     method = "PUT"
+    route = "/v1/servers/{server_id}/heartbeat"
+    outcomes = staticmethod(count_heartbeat)
 
     def __init__(self, state: AppState) -> None:
         self.state = state

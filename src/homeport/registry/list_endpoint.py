@@ -23,6 +23,7 @@ def matches(method: str, path: str) -> bool:
 
 class ListEndpoint(BareEndpoint):
     method = "GET"
+    route = PATH
 
     def __init__(self, state: AppState) -> None:
         self.state = state

@@ -21,6 +21,7 @@ from homeport.identity.schemas import ValidateRequest, ValidateResponse
 from homeport.identity.service_keys import authenticate_key, require_scope
 from homeport.identity.service_validate import validate_player_token
 from homeport.middleware import read_body
+from homeport.observability.instruments import count_validation
 from homeport.openapi import problems
 from homeport.registry import errors as registry_errors
 from homeport.registry import join_tickets
@@ -31,6 +32,9 @@ PATH = "/v1/validate"
 
 
 class ValidateEndpoint(BareEndpoint):
+    route = PATH
+    outcomes = staticmethod(count_validation)
+
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.max_body_bytes = state.settings.http_max_body_bytes

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.db.session import unit_of_work
 from homeport.errors import UnprocessableContent
+from homeport.observability.instruments import count_snapshot_commit, outcome
 from homeport.worlds.access import Writer
 from homeport.worlds.chunks import LOOKUP_BATCH
 from homeport.worlds.context import Worlds
@@ -82,14 +83,15 @@ async def _sizes(session: AsyncSession, world: str, hashes: list[str]) -> dict[s
 
 
 async def commit(worlds: Worlds, name: str, writer: Writer, save: Commit) -> SnapshotView:
-    for attempt in range(2):
-        try:
-            return await _commit(worlds, name, writer, save)
-        except IntegrityError:
-            # A chunk was collected between the check and the insert: the next try reports it.
-            if attempt == 1:
-                raise
-    raise AssertionError("unreachable")
+    with outcome(count_snapshot_commit):
+        for attempt in range(2):
+            try:
+                return await _commit(worlds, name, writer, save)
+            except IntegrityError:
+                # A chunk was collected between the check and the insert: the next try says so.
+                if attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
 
 
 async def _commit(worlds: Worlds, name: str, writer: Writer, save: Commit) -> SnapshotView:
