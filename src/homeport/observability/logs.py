@@ -1,7 +1,7 @@
 """Log output: the familiar text lines, or one JSON object per line for log collectors.
 
-JSON lines carry `time` (UTC, RFC 3339), `level`, `logger`, `message`, the `request_id` of the
-request being handled if any, whatever was passed in `extra=`, and `exception` with the
+JSON lines carry `time` (UTC, RFC 3339), `level`, `logger`, `message`, `pid`, the `request_id`
+of the request being handled if any, whatever was passed in `extra=`, and `exception` with the
 traceback. They go to standard error, like the text lines: standard output is the CLI's.
 """
 
@@ -34,6 +34,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         request_id = request_ids.current.get()
         if request_id is not None:

@@ -67,7 +67,11 @@ def _read_metrics(status: Status, text: str) -> None:
         for sample in family.samples:
             _read_sample(status, sample, outcomes, requests)
     status.requests = {"total": sum(requests.values()), **dict(sorted(requests.items()))}
-    status.outcomes = outcomes
+    status.outcomes = {name: _ok_first(counted) for name, counted in outcomes.items()}
+
+
+def _ok_first(counted: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counted.items(), key=lambda item: (item[0] != "ok", item[0])))
 
 
 def _read_sample(
