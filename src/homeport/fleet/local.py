@@ -20,6 +20,7 @@ from homeport.fleet.logs import RotatingLog
 from homeport.fleet.provider import Launch, Provider, Reaped, Started
 from homeport.fleet.spec import FleetSpec
 from homeport.fleet.wrapper import wrapper_path
+from homeport.observability import multiprocess
 from homeport.settings import Settings
 
 log = logging.getLogger("homeport.fleet")
@@ -136,8 +137,13 @@ class LocalProvider(Provider):
         return argv
 
     def _env(self, launch: Launch) -> dict[str, str]:
-        # Homeport's own settings (a database URL with its password, say) stay out of reach.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEPORT_")}
+        # Homeport's own settings (a database URL with its password, say) stay out of reach,
+        # and so does its counters' directory, where a game server's metrics do not belong.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("HOMEPORT_") and k != multiprocess.ENV
+        }
         env.update(launch.spec.environment)
         env.update(
             {
