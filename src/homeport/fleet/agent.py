@@ -320,6 +320,7 @@ class FleetAgent:
                         self.provider.exit_code(row.id),
                     )
                     ended.append(current)
+                    count_process_exit(current.fleet, "stopped")
             await self._retire(session, ended)
         if rows:
             log.info("drained %d fleet servers", len(rows))
