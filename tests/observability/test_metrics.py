@@ -16,6 +16,7 @@ from homeport.settings import Settings
 from homeport.state import AppState
 from tests.factories import bearer, make_key, problem_type, register
 from tests.observability.scraping import Samples, moved, parse, value
+from tests.worlds.saving import random_chunks, save
 
 TOKEN = "metrics-token-for-tests-0123"
 
@@ -182,3 +183,37 @@ async def test_a_metrics_token_is_required_once_set(
 def test_a_short_metrics_token_is_refused() -> None:
     with pytest.raises(ValueError, match="metrics_token"):
         Settings(metrics_token="short")
+
+
+async def test_snapshot_commits_and_batch_saves_are_counted_with_their_reasons(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    key = await make_key(state, scopes={"worlds", "players:write"})
+    player = (await register(client))["player"]["id"]
+    before = await scrape(client)
+    committed = await save(client, key, "island", random_chunks(2))
+    assert committed.status_code == 201, committed.text
+    lacking = await client.post(
+        "/v1/worlds/island/snapshots", json={"manifest": {"a": "0" * 64}}, headers=bearer(key)
+    )
+    assert problem_type(lacking) == "chunks-missing"
+    write = {"collection": "progress", "key": "k", "value": {"n": 1}, "version": 0}
+    batch = await client.post(
+        f"/v1/players/{player}/data", json={"writes": [write]}, headers=bearer(key)
+    )
+    assert batch.status_code == 200, batch.text
+    stale = await client.post(
+        f"/v1/players/{player}/data", json={"writes": [write]}, headers=bearer(key)
+    )
+    assert problem_type(stale) == "version-conflict"
+    after = await scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    commits = "homeport_world_snapshot_commits_total"
+    assert delta(commits, result="ok", reason="") == 1
+    assert delta(commits, result="refused", reason="chunks-missing") == 1
+    saves = "homeport_player_data_saves_total"
+    assert delta(saves, kind="batch", result="ok", reason="") == 1
+    assert delta(saves, kind="batch", result="refused", reason="version-conflict") == 1
