@@ -6,6 +6,7 @@ so `homeport keys create` in another terminal acts on the database the server us
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -109,6 +110,27 @@ def _serve_api(settings: Settings, host: str, port: int, workers: int) -> None:
         http1_settings=HTTP1Settings(header_read_timeout=int(settings.http_header_timeout * 1000)),
         backpressure=settings.http_backpressure,
     ).serve()
+
+
+@app.command()
+def demo(
+    players: Annotated[int, typer.Option(min=1, max=2000, help="Simulated players")] = 50,
+    duration: Annotated[
+        float | None, typer.Option(min=1, help="Seconds of play (default: until Ctrl-C)")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the demo's state here (default: a temporary dir)")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port for the backend")] = 8080,
+) -> None:
+    """See the whole system work: the backend on the embedded default, a local fleet of the
+    reference dedicated server, and simulated players who register, browse, queue, join with
+    their token, level up and leave (their data saved), again and again. Ctrl-C drains it all
+    and prints a summary; the exit status is 1 if anything went wrong."""
+    from homeport.demo.runner import DemoOptions, run_demo
+
+    options = DemoOptions(players=players, duration=duration, data_dir=data_dir, port=port)
+    raise typer.Exit(run_demo(options))
 
 
 @app.command(

@@ -9,11 +9,22 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import make_url, update
 
 from homeport.clock import FakeClock
+from homeport.db.session import unit_of_work
+from homeport.fleet import service as fleet_service
+from homeport.fleet.spec import FleetSpec
+from homeport.registry.models import Server
 from homeport.state import AppState
-from tests.factories import bearer, problem_type, register, register_server, registry_key
+from tests.factories import (
+    bearer,
+    fleet_servers,
+    problem_type,
+    register,
+    register_server,
+    registry_key,
+)
 
 
 async def _ticket(client: httpx.AsyncClient, token: str, server_id: str) -> dict[str, Any]:
@@ -171,3 +182,31 @@ async def test_a_ticket_for_a_server_deleted_meanwhile_is_404_not_500(
         await other.close()
     assert response.status_code == 404, response.text
     assert problem_type(response) == "server-not-found"
+
+
+async def test_a_fleet_server_registering_again_keeps_its_tickets_and_allocation(
+    client: httpx.AsyncClient, state: AppState
+) -> None:
+    """A fleet server's registration retried after a timeout (the first attempt landed late)
+    is the same server: the tickets made for it meanwhile and the fleet's allocation stay."""
+    configured = state.settings.model_copy(update={"fleets": {"arena": FleetSpec()}})
+    await fleet_service.store_configured(state.sessions, state.clock, configured)
+    [(server_id, key)] = await fleet_servers(state, client, "arena", 1)
+    allocation = {"allocation": {"allocation_id": "a-1", "match_id": "m-1", "players": []}}
+    async with unit_of_work(state.sessions) as session:
+        await session.execute(
+            update(Server).where(Server.id == uuid.UUID(server_id)).values(directive=allocation)
+        )
+    player = await register(client, name="Zoe")
+    ticket = await _ticket(client, player["access_token"], server_id)
+    body = {"name": "again", "port": 7100, "address": "127.0.0.1", "max_players": 8}
+    again = await client.post("/v1/servers", json=body, headers=bearer(key))
+    assert again.status_code == 201, again.text
+    assert again.json()["server_id"] == server_id
+    assert again.json()["server"]["name"] == "again"
+    admitted = await _validate(client, key, ticket["ticket"], server_id)
+    assert admitted.status_code == 200, admitted.text
+    beat = await client.put(
+        f"/v1/servers/{server_id}/heartbeat", json={"players": 1}, headers=bearer(key)
+    )
+    assert beat.json()["allocation"]["match_id"] == "m-1"

@@ -104,8 +104,10 @@ async def register(
             ]
         )
     now = clock.now()
-    # A fleet server's key is bound to its id: registering again replaces that entry, so the
-    # fleet, the registry and the key always name the server alike.
+    # A fleet server's key is bound to its id, so registering again is the same process again
+    # (a retried request, a lapsed lease): its entry is updated in place, and what was handed
+    # out for it stays good (join tickets, the fleet's allocation). Another key registering the
+    # same address and port anew replaces the entry with a new one.
     same = (
         Server.id == caller.server_id
         if caller.server_id is not None
@@ -114,40 +116,31 @@ async def register(
         & (Server.port == body.port)
     )
     old = await session.scalar(select(Server).where(same))
-    if old is not None:
-        await emit(
-            session,
-            clock,
-            topic=TOPIC,
-            kind="server.deregistered",
-            subject=str(old.id),
-            data=_event_data(old, reason="replaced"),
+    if old is not None and caller.server_id is not None:
+        row = old
+        row.heartbeat_at = now
+        row.lease_expires_at = Lease.of(settings).expiry(now)
+    else:
+        if old is not None:
+            await emit(
+                session,
+                clock,
+                topic=TOPIC,
+                kind="server.deregistered",
+                subject=str(old.id),
+                data=_event_data(old, reason="replaced"),
+            )
+            await session.execute(delete(Server).where(Server.id == old.id))
+        row = Server(
+            id=caller.server_id or uuid.uuid4(),
+            key_id=caller.key_id,
+            player_ids=[],
+            created_at=now,
+            heartbeat_at=now,
+            lease_expires_at=Lease.of(settings).expiry(now),
         )
-        await session.execute(delete(Server).where(Server.id == old.id))
-    row = Server(
-        id=caller.server_id or uuid.uuid4(),
-        key_id=caller.key_id,
-        name=body.name,
-        address=address,
-        port=body.port,
-        map=body.map,
-        mode=body.mode,
-        region=body.region,
-        version=body.version,
-        players=body.players,
-        max_players=body.max_players,
-        tags=encode_tags(body.tags),
-        game_metadata=body.metadata,
-        private_metadata=body.private_metadata,
-        password_protected=body.password_protected,
-        require_join_ticket=body.require_join_ticket,
-        state=body.state.value,
-        player_ids=[],
-        created_at=now,
-        heartbeat_at=now,
-        lease_expires_at=Lease.of(settings).expiry(now),
-    )
-    session.add(row)
+        session.add(row)
+    _describe(row, body, address)
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -161,6 +154,18 @@ async def register(
         data=_event_data(row, name=row.name),
     )
     return row
+
+
+def _describe(row: Server, body: RegisterRequest, address: str) -> None:
+    """What a registration says about its server."""
+    row.name, row.address, row.port = body.name, address, body.port
+    row.map, row.mode, row.region, row.version = body.map, body.mode, body.region, body.version
+    row.players, row.max_players = body.players, body.max_players
+    row.tags = encode_tags(body.tags)
+    row.game_metadata, row.private_metadata = body.metadata, body.private_metadata
+    row.password_protected = body.password_protected
+    row.require_join_ticket = body.require_join_ticket
+    row.state = body.state.value
 
 
 async def get_live(session: AsyncSession, clock: Clock, server_id: uuid.UUID) -> Server:
