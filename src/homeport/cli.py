@@ -81,7 +81,15 @@ def serve(
     # Create the signing key before workers start, so they do not race to make one each.
     KeyStore(settings, SystemClock()).ensure()
     # Likewise the counters' directory, which every process below this one inherits.
-    multiprocess.enable(settings.metrics_path)
+    counters = settings.metrics_dir or multiprocess.default_directory(settings.data_dir)
+    multiprocess.enable(counters)
+    try:
+        _serve(settings, host, port, workers)
+    finally:
+        multiprocess.discard(counters)
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     typer.echo(f"Homeport {__version__} on http://{host}:{port} (database: {_safe_url(settings)})")
     if settings.fleet_enabled:
         # The URL fleet servers are given must name the port actually served.

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     """When set, `GET /metrics` wants `Authorization: Bearer <token>`; unset, it is open."""
     metrics_dir: Path | None = None
     """Where the processes of `homeport serve` keep their counters (emptied at each start);
-    unset: DATA_DIR/metrics."""
+    unset: a directory in /dev/shm (memory), or DATA_DIR/metrics without one."""
     metrics_state_ttl: float = Field(2.0, ge=0, le=300)
     """Seconds the gauges read from the database (servers, fleets, tickets) are reused."""
 
@@ -308,10 +308,6 @@ class Settings(BaseSettings):
     def fleet_dir(self) -> Path:
         """Logs and stop files of local fleet servers."""
         return self.data_dir / "fleet"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.metrics_dir or self.data_dir / "metrics"
 
     @property
     def worlds_dir(self) -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from homeport.observability import multiprocess
 from tests.e2e.live import HOMEPORT, cli, environment, free_port
 from tests.observability.scraping import Samples, parse, value
 
@@ -179,7 +180,10 @@ def test_scrapes_add_up_every_process_and_logs_carry_request_ids(instance: Insta
     assert f"validations  ok {VALID}, token-invalid {REFUSED}" in text
     assert "fleet demo   1 ready" in text
 
+    counters = multiprocess.default_directory(Path(env["HOMEPORT_DATA_DIR"]))
+    assert counters.is_dir()
     assert instance.stop() == 0
+    assert not counters.exists(), "the counters go with the instance"
     lines = [json.loads(line) for line in instance.logs.read_text().splitlines() if line]
     access = [line for line in lines if line["logger"] == "homeport.access"]
     validated = [line for line in access if line["route"] == "/v1/validate"]

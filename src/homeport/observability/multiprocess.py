@@ -9,6 +9,7 @@ supervisor inherits it; this module is the only one that touches it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -19,6 +20,17 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - a directory of our own is made inside
+
+
+def default_directory(data_dir: Path, shared_memory: Path = SHARED_MEMORY) -> Path:
+    """In memory where the system has a tmpfs for it: every counted request writes to these
+    files, and on a disk file system those writes cost a quarter of `/v1/validate`'s
+    throughput. Named after the data directory, so that instances beside each other differ."""
+    if not shared_memory.is_dir():
+        return data_dir / "metrics"
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return shared_memory / f"homeport-metrics-{os.getuid()}-{digest}"
 
 
 def enable(directory: Path) -> None:
@@ -30,6 +42,11 @@ def enable(directory: Path) -> None:
     # prometheus_client picks its value class when imported, which the CLI has done already;
     # children of labelled metrics made from now on use the file-backed one.
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+
+
+def discard(directory: Path) -> None:
+    """Remove the counters when the instance stops: they count from zero at the next start."""
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def directory() -> str | None:
