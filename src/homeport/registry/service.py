@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -173,6 +173,32 @@ async def get_live(session: AsyncSession, clock: Clock, server_id: uuid.UUID) ->
     if row is None or row.lease_expires_at <= clock.now():
         raise ServerNotFound()
     return row
+
+
+@dataclass(frozen=True)
+class LiveTotals:
+    """What the registry holds right now: live servers by state, and their players."""
+
+    by_state: dict[str, int]
+    players: int
+
+    @property
+    def servers(self) -> int:
+        return sum(self.by_state.values())
+
+
+async def live_totals(session: AsyncSession, clock: Clock) -> LiveTotals:
+    rows = await session.execute(
+        select(Server.state, func.count(), func.coalesce(func.sum(Server.players), 0))
+        .where(Server.lease_expires_at > clock.now())
+        .group_by(Server.state)
+    )
+    by_state: dict[str, int] = {}
+    players = 0
+    for state, count, playing in rows.all():
+        by_state[state] = int(count)
+        players += int(playing)
+    return LiveTotals(by_state, players)
 
 
 async def deregister(
