@@ -135,5 +135,6 @@ def install(app: FastAPI, state: AppState) -> None:
         routes_servers.routes,
         routes_players.routes,
         routes_game.routes,
+        routes_game.unknown,  # last: it matches every path under /admin
     ):
         app.include_router(module_routes)

@@ -9,6 +9,7 @@ from homeport.dashboard.auth import AdminSession
 from homeport.dashboard.deps import AdminSessionDep, router
 from homeport.dashboard.render import page
 from homeport.deps import StateDep
+from homeport.errors import NotFound
 from homeport.leaderboards import access, queries
 from homeport.leaderboards import service as boards
 from homeport.leaderboards.boards import BoardRule
@@ -78,3 +79,12 @@ async def world(
         shown = await worlds.view(session, row)
     history = await snapshots.history(state.worlds, name, writer, None, SNAPSHOTS_SHOWN)
     return page(request, "world.html", world=shown, snapshots=history)
+
+
+unknown = router()
+
+
+@unknown.get("/admin/{rest:path}")
+async def no_such_page(rest: str) -> HTMLResponse:
+    """Any other address under /admin: a page that says so, not the API's problem+json."""
+    raise NotFound(f"The dashboard has no page /admin/{rest[:100]}")

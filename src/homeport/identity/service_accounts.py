@@ -222,7 +222,7 @@ async def search_accounts(
         return [account] if (account := await session.get(Account, uuid.UUID(text))) else []
     except ValueError:
         pass
-    if not text:
+    if not text or not text.isprintable():  # PostgreSQL refuses NUL in a text parameter
         return []
     query = (
         select(Account)
