@@ -76,7 +76,7 @@ async def test_every_page_renders_with_data(
 async def test_bad_input_gets_an_html_error_page_never_a_500(
     client: httpx.AsyncClient, state: AppState, world: tuple[Keys, World]
 ) -> None:
-    keys, w = world
+    keys, _ = world
     await login(client, keys.admin)
     for path, status in {
         "/admin/servers/not-a-uuid": 422,
@@ -127,9 +127,7 @@ async def test_drain_and_scale_change_the_fleet(
     )
     assert (drained.status_code, drained.headers["location"]) == (303, "/admin/fleets")
     async with state.read_sessions() as session:
-        row = await fleet_service.get_server(
-            session, "arena", __import__("uuid").UUID(w.fleet_server)
-        )
+        row = await fleet_service.get_server(session, "arena", uuid.UUID(w.fleet_server))
     assert row.state == "draining"
     assert "dashboard" in row.reason
     again = await client.post(
