@@ -324,7 +324,7 @@ def _undocumented_routes(routes: list[Any]) -> set[tuple[str, str]]:
         if included is not None:
             found |= _undocumented_routes(included.routes)
         elif isinstance(route, APIRoute) and not route.include_in_schema:
-            found |= {(method, route.path) for method in route.methods}
+            found |= {(method, route.path) for method in route.methods or ()}
     return found
 
 
