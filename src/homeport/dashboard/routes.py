@@ -27,7 +27,11 @@ from homeport.state import AppState
 
 routes = router()
 CHART_WINDOW = timedelta(hours=1)
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+STATIC_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 STATIC = {
     item.name: (item.read_bytes(), STATIC_TYPES[item.name[item.name.rfind(".") :]])
     for item in resources.files("homeport.dashboard").joinpath("static").iterdir()
