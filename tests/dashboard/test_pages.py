@@ -191,3 +191,22 @@ async def test_player_search_finds_by_email_and_part_of_the_name(
         found: Any = await client.get("/admin/players", params={"q": query})
         assert ann in found.text, query
     assert ann not in (await client.get("/admin/players", params={"q": "a%0"})).text
+
+
+async def test_odd_forms_are_refused_with_a_page(
+    client: httpx.AsyncClient, state: AppState, world: tuple[Keys, World]
+) -> None:
+    keys, w = world
+    csrf = await login(client, keys.admin)
+    ban = f"/admin/players/{w.player}/ban"
+    too_many = "&".join(f"f{i}=1" for i in range(60))
+    for body, content_type, status in (
+        (f"csrf={csrf}&{too_many}", "application/x-www-form-urlencoded", 422),
+        (f"csrf={csrf}&reason=" + "r" * 20_000, "application/x-www-form-urlencoded", 413),
+        ('{"csrf": "x"}', "application/json", 415),
+        (f"csrf={csrf}&reason=%00", "application/x-www-form-urlencoded", 422),
+        (b"csrf=" + csrf.encode() + b"&reason=\xff\xfe", "application/x-www-form-urlencoded", 403),
+    ):
+        answer = await client.post(ban, content=body, headers={"content-type": content_type})
+        assert answer.status_code == status, (body[:40], answer.text[:200])
+    assert 'id="player-status">active' in (await client.get(f"/admin/players/{w.player}")).text

@@ -20,11 +20,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from pydantic import ValidationError
 
 from homeport.dashboard.auth import COOKIE, CsrfRefused, LoginRequired
-from homeport.errors import HomeportError, PayloadTooLarge, UnsupportedMediaType
+from homeport.errors import (
+    HomeportError,
+    PayloadTooLarge,
+    UnprocessableContent,
+    UnsupportedMediaType,
+)
 from homeport.problems import problem_response
 from homeport.timefmt import rfc3339
 
 FORM_MAX_BYTES = 16_384
+MAX_FIELDS = 50
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -89,7 +95,10 @@ async def read_form(request: Request) -> dict[str, str]:
         text = body.decode()
     except UnicodeDecodeError:
         text = ""
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=50))
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS))
+    except ValueError as exc:  # more fields than any dashboard form has
+        raise UnprocessableContent(f"A form has at most {MAX_FIELDS} fields") from exc
 
 
 def _validation_detail(exc: RequestValidationError | ValidationError) -> str:
