@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from homeport.app import create_app
 from homeport.clock import FakeClock
 from homeport.dashboard.auth import COOKIE
 from homeport.db.session import unit_of_work
@@ -54,6 +55,25 @@ async def test_https_requests_get_a_secure_cookie(app: Any, state: AppState) -> 
         answer = await c.post("/admin/login", data={"key": admin})
     assert answer.status_code == 303
     assert "Secure" in answer.headers["set-cookie"]
+
+
+async def test_a_trusted_proxy_that_ended_tls_gets_a_secure_cookie(
+    make_settings: Callable[..., Settings], clock: FakeClock
+) -> None:
+    """Only a trusted proxy's `X-Forwarded-Proto` counts; anyone else's is ignored."""
+    app = create_app(make_settings(trusted_proxies=["10.0.0.0/8"]), clock=clock)
+    state: AppState = app.state.homeport
+    admin = await make_key(state, kind=KeyKind.ADMIN)
+    https = {"X-Forwarded-Proto": "https", "Origin": "https://homeport.test"}
+    try:
+        for peer, secure in (("10.1.2.3", True), ("203.0.113.9", False)):
+            transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+            async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as c:
+                answer = await c.post("/admin/login", data={"key": admin}, headers=https)
+            assert answer.status_code == 303, answer.text
+            assert ("Secure" in answer.headers["set-cookie"]) is secure, peer
+    finally:
+        await state.close()
 
 
 async def test_unauthenticated_pages_redirect_to_the_login(client: httpx.AsyncClient) -> None:

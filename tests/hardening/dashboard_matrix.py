@@ -11,8 +11,14 @@ Only the `session` column can change anything, and it runs last, so one world se
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from tests.hardening.matrix_world import CREDENTIALS, Keys, World
+import httpx
+from fastapi.routing import APIRoute
+
+from homeport.state import AppState
+from tests.dashboard.helpers import login
+from tests.hardening.matrix_world import CREDENTIALS, Keys, World, credential, make_world
 
 DASHBOARD_CREDENTIALS = (*CREDENTIALS, "session")
 DashboardCall = Callable[[World, Keys], tuple[str, dict[str, str] | None]]
@@ -72,3 +78,44 @@ DASHBOARD_MATRIX: dict[tuple[str, str], tuple[DashboardCall, tuple[int, ...]]] =
     ("GET", "/admin/worlds"): (_get("/admin/worlds"), PAGE),
     ("GET", "/admin/worlds/{name}"): (_get("/admin/worlds/{w.world}"), PAGE),
 }
+
+
+def undocumented_routes(routes: list[Any]) -> set[tuple[str, str]]:
+    """Routes left out of the API document (the dashboard's pages). FastAPI may keep an
+    included router as one entry that holds its routes (`original_router`)."""
+    found: set[tuple[str, str]] = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            found |= undocumented_routes(included.routes)
+        elif isinstance(route, APIRoute) and not route.include_in_schema:
+            found |= {(method, route.path) for method in route.methods or ()}
+    return found
+
+
+async def run_dashboard_matrix(client: httpx.AsyncClient, state: AppState, keys: Keys) -> list[str]:
+    """Every cell of `DASHBOARD_MATRIX`; what answered otherwise than the table says."""
+    wrong: list[str] = []
+    for (method, route), (call, expected) in DASHBOARD_MATRIX.items():
+        world = await make_world(client, state, keys, saved_world=route.startswith("/admin/worlds"))
+        for kind, status in zip(DASHBOARD_CREDENTIALS, expected, strict=True):
+            client.cookies.clear()
+            headers: dict[str, str] = {}
+            path, form = call(world, keys)
+            if kind == "session":
+                csrf = await login(client, keys.admin)
+                form = None if form is None else {**form, "csrf": csrf}
+            else:
+                headers = credential(kind, world, keys)
+            response = await client.request(method, path, data=form, headers=headers)
+            if response.status_code != status:
+                wrong.append(
+                    f"{method} {route} as {kind}: {response.status_code}, expected {status}"
+                    f" ({response.text[:120]})"
+                )
+            if response.status_code in (401, 403):
+                assert response.headers["content-type"] == "application/problem+json", path
+            elif response.status_code != 303:
+                assert response.headers["content-type"].startswith(("text/", "image/")), path
+    client.cookies.clear()
+    return wrong

@@ -3,7 +3,8 @@
 Each cell runs against a world of its own (players, a server, a board, a document, an
 inventory), so a call that succeeds and changes things (a delete, an erasure) cannot decide the
 next cell's outcome. A route the app serves without a row here fails the test: a new endpoint
-must say who may call it.
+must say who may call it. The admin dashboard's rows (cookie sessions, not API credentials) are
+in `dashboard_matrix`.
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from homeport.clock import FakeClock
 from homeport.state import AppState
-from tests.dashboard.helpers import login
 from tests.factories import PASSWORD
-from tests.hardening.dashboard_matrix import DASHBOARD_CREDENTIALS, DASHBOARD_MATRIX
+from tests.hardening.dashboard_matrix import (
+    DASHBOARD_MATRIX,
+    run_dashboard_matrix,
+    undocumented_routes,
+)
 from tests.hardening.matrix_world import (
     CREDENTIALS,
     FLEET,
@@ -315,24 +318,11 @@ def _served_routes(app: FastAPI) -> set[tuple[str, str]]:
     return {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
 
 
-def _undocumented_routes(routes: list[Any]) -> set[tuple[str, str]]:
-    """Routes left out of the API document (the dashboard's pages). FastAPI may keep an
-    included router as one entry that holds its routes (`original_router`)."""
-    found: set[tuple[str, str]] = set()
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            found |= _undocumented_routes(included.routes)
-        elif isinstance(route, APIRoute) and not route.include_in_schema:
-            found |= {(method, route.path) for method in route.methods or ()}
-    return found
-
-
 def test_every_route_has_a_row(app: FastAPI) -> None:
     served = _served_routes(app)
     assert served - MATRIX.keys() == set(), "routes without a row in the authorization matrix"
     assert MATRIX.keys() - served == set(), "rows for routes the app does not serve"
-    hidden = _undocumented_routes(app.routes)
+    hidden = undocumented_routes(app.routes)
     assert hidden - DASHBOARD_MATRIX.keys() == set(), "routes without a row in the matrix"
     assert DASHBOARD_MATRIX.keys() - hidden == set(), "dashboard rows for routes not served"
 
@@ -377,28 +367,5 @@ async def test_authorization_matrix(
 async def test_dashboard_authorization_matrix(
     client: httpx.AsyncClient, state: AppState, clock: FakeClock
 ) -> None:
-    keys = await make_keys(client, state, clock)
-    wrong: list[str] = []
-    for (method, route), (call, expected) in DASHBOARD_MATRIX.items():
-        world = await make_world(client, state, keys, saved_world=route.startswith("/admin/worlds"))
-        for kind, status in zip(DASHBOARD_CREDENTIALS, expected, strict=True):
-            client.cookies.clear()
-            headers: dict[str, str] = {}
-            path, form = call(world, keys)
-            if kind == "session":
-                csrf = await login(client, keys.admin)
-                form = None if form is None else {**form, "csrf": csrf}
-            else:
-                headers = credential(kind, world, keys)
-            response = await client.request(method, path, data=form, headers=headers)
-            if response.status_code != status:
-                wrong.append(
-                    f"{method} {route} as {kind}: {response.status_code}, expected {status}"
-                    f" ({response.text[:120]})"
-                )
-            if response.status_code in (401, 403):
-                assert response.headers["content-type"] == "application/problem+json", path
-            elif response.status_code != 303:
-                assert response.headers["content-type"].startswith(("text/", "image/")), path
-    client.cookies.clear()
+    wrong = await run_dashboard_matrix(client, state, await make_keys(client, state, clock))
     assert not wrong, "\n".join(wrong)

@@ -26,6 +26,7 @@ from homeport.clock import Clock
 from homeport.errors import Forbidden, Unauthorized
 from homeport.identity.models import ServerKey
 from homeport.identity.server_keys import KeyKind
+from homeport.netaddr import forwarded_https
 from homeport.ratelimit import SlidingWindow
 from homeport.settings import Settings
 from homeport.state import AppState
@@ -145,16 +146,23 @@ async def current_session(state: AppState, sessions: Sessions, request: Request)
     return AdminSession(key_id, key.name, issued, nonce, sessions.csrf_token(nonce))
 
 
+def is_https(request: Request, settings: Settings) -> bool:
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-proto")
+    return request.url.scheme == "https" or forwarded_https(peer, forwarded, settings)
+
+
 def same_origin(request: Request) -> bool:
     """False when the browser says the request came from another site. Browsers send `Origin`
-    on every cross-site POST; a request without either header is not a browser's."""
+    on every cross-site POST; a request without either header is not a browser's. The scheme
+    is not compared: behind a proxy that ends TLS the page is https and the request http."""
     origin = request.headers.get("origin")
     claimed = origin if origin is not None else request.headers.get("referer")
     if claimed is None:
         return True
     parts = urlsplit(claimed)
     own = request.headers.get("host", "")
-    return parts.scheme == request.url.scheme and parts.netloc.lower() == own.lower()
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == own.lower()
 
 
 def check_csrf(request: Request, admin: AdminSession, submitted: str | None) -> None:

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 
 from homeport.dashboard import routes_game, routes_players, routes_servers
-from homeport.dashboard.auth import COOKIE, Sessions, same_origin
+from homeport.dashboard.auth import COOKIE, Sessions, is_https, same_origin
 from homeport.dashboard.charts import line_chart
 from homeport.dashboard.deps import AdminSessionDep, FormDep, dashboard_sessions, router
 from homeport.dashboard.render import page, read_form, see_other
@@ -86,7 +86,7 @@ async def login(request: Request, state: StateDep, address: ClientAddressDep) ->
         sessions.issue(caller.key_id),
         max_age=sessions.ttl,
         path="/admin",
-        secure=request.url.scheme == "https",
+        secure=is_https(request, state.settings),
         httponly=True,
         samesite="strict",
     )
