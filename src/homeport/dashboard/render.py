@@ -73,8 +73,7 @@ def page(request: Request, name: str, *, status: int = 200, **context: Any) -> H
 
 
 def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
-    response = page(request, "error.html", status=status, title=title, detail=detail)
-    return response
+    return page(request, "error.html", status=status, title=title, detail=detail)
 
 
 def see_other(url: str) -> RedirectResponse:

@@ -55,9 +55,9 @@ async def login_page(request: Request) -> HTMLResponse:
 
 @routes.post("/admin/login")
 async def login(request: Request, state: StateDep, address: ClientAddressDep) -> Response:
-    response: Response
     """Exchange an admin key for a session cookie. Failures are counted per address (the
     same limit as player logins), so keys cannot be guessed at speed."""
+    response: Response
     sessions = dashboard_sessions(request)
     limiter = sessions.failed_logins
     wait = limiter.retry_after(address)
