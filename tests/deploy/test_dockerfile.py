@@ -102,7 +102,7 @@ def test_copied_files_exist_and_reach_the_build(image: DockerfileParser) -> None
             assert (ROOT / source).exists(), source
             assert source.rstrip("/") in kept, f"{source} is excluded from the build context"
     # The extras installed by default must exist in pyproject.toml.
-    extras = image.args["HOMEPORT_EXTRAS"]
+    extras = image.args["EXTRAS"]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert extras in project["optional-dependencies"]
 
