@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import tomllib
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -171,3 +172,34 @@ def test_hadolint_finds_nothing(dockerfile: Path) -> None:
         [binary, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_wheel_the_image_installs_holds_every_package_file(tmp_path: Path) -> None:
+    """The runtime stage installs only the wheel built from the build context: a template,
+    migration or script left out of the package data would be missing from the image."""
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, context / name)
+    shutil.copytree(
+        ROOT / "src", context / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    offline = ["--no-deps", "--no-build-isolation", "--no-index"]
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", *offline, "-w", str(tmp_path / "w"), context],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "w").glob("homeport-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = {name for name in archive.namelist() if name.startswith("homeport/")}
+    package = context / "src"
+    expected = {
+        str(path.relative_to(package))
+        for path in (package / "homeport").rglob("*")
+        if path.is_file()
+    }
+    assert expected - packaged == set()
