@@ -77,8 +77,11 @@ def test_commands_are_real_cli_commands(doc: Document) -> None:
 def test_the_job_migrates_with_the_release_the_deployment_runs() -> None:
     kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
     (image,) = [i for i in kustomization["images"] if i["name"] == "homeport"]
+    release = f"homeport:{image['newTag']}"
     job = one("Job", "homeport-migrate", KUBERNETES)
-    assert homeport_container(job)["image"] == f"homeport:{image['newTag']}"
+    assert homeport_container(job)["image"] == release
+    # Also without kustomize (`kubectl apply -f`), never an untagged `latest`.
+    assert {c["image"] for c in containers(deployment())} == {release}
 
 
 def test_probes_and_service_use_the_served_port() -> None:
