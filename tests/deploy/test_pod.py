@@ -112,18 +112,16 @@ def test_the_job_migrates_then_the_deployment_serves(empty_database: str, tmp_pa
     )
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
-    process = subprocess.Popen(
-        with_local_address(serve["command"], port),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            with_local_address(serve["command"], port), env=env, stdout=out, stderr=out
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "homeport serve did not come up"
             try:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
@@ -143,8 +141,6 @@ def test_the_job_migrates_then_the_deployment_serves(empty_database: str, tmp_pa
             code = process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
             raise
-        finally:
-            if process.stdout is not None:
-                process.stdout.close()
-    assert code == 0
+    assert code == 0, log.read_text()
