@@ -10,6 +10,8 @@ import httpx
 import pytest
 import yaml
 
+from homeport.cli import SHUTDOWN_GRACE_SECONDS
+from homeport.health import READY_TIMEOUT
 from homeport.settings import Settings
 from tests.deploy.cli import parse
 from tests.deploy.manifests import (
@@ -211,3 +213,15 @@ def test_no_manifest_sets_a_namespace() -> None:
     """Namespace-agnostic: `kubectl apply -n` or kustomize chooses it (a RoleBinding's subject
     names the ServiceAccount's, which cannot be left out)."""
     assert [str(d) for d in resources() if "namespace" in d.body["metadata"]] == []
+
+
+def test_timeouts_leave_homeport_its_own() -> None:
+    """The readiness probe waits longer than /readyz waits for the database, and the pod's
+    grace period covers the preStop pause plus serve's own shutdown grace."""
+    spec = pod_spec(deployment())
+    container = homeport_container(deployment())
+    assert container["readinessProbe"]["timeoutSeconds"] > READY_TIMEOUT
+    pause = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pause[0] == "sleep"
+    needed = int(pause[1]) + SHUTDOWN_GRACE_SECONDS
+    assert spec["terminationGracePeriodSeconds"] >= needed
