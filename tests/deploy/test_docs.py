@@ -137,3 +137,14 @@ def test_commands_are_found_where_shell_starts_them() -> None:
     text = "kubectl exec deploy/homeport -- homeport keys list && echo homeport is up"
     assert homeport_commands(text) == [["homeport", "keys", "list"]]
     assert parse(["homeport", "keys", "list"]) == ("keys", "list")
+
+
+def test_the_leader_loops_listed_are_those_that_run() -> None:
+    """The loops' names, and their count in the connection budget, follow the code."""
+    source = (ROOT / "src" / "homeport" / "background.py").read_text()
+    running = set(re.findall(r'Leadership\(settings, "([a-z-]+)"\)', source))
+    assert running
+    text = OPERATIONS.read_text()
+    (bullet,) = re.findall(r"- \*\*Leader-only loops\*\* \((.*?)\)", text, flags=re.S)
+    assert set(re.findall(r"`([a-z-]+)`", bullet.split(";")[0])) == running
+    assert re.findall(r"leads \((\d+) in all", text) == [str(len(running))]

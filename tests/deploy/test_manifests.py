@@ -63,6 +63,10 @@ def test_homeport_containers_get_settings_that_load(
     assert set(env) <= setting_names()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # The example Secret's placeholder for the dashboard's secret is refused on purpose.
+    with pytest.raises(ValueError, match="dashboard_secret"):
+        Settings()
+    monkeypatch.setenv("HOMEPORT_DASHBOARD_SECRET", "0123456789abcdef" * 4)
     settings = Settings()
     assert settings.db_url is not None
     assert not settings.is_sqlite

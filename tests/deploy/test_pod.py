@@ -56,6 +56,7 @@ def pod_environment(container_env_: dict[str, str], data_dir: Path, db_url: str)
         HOMEPORT_DATA_DIR=str(data_dir),
         HOMEPORT_WORLDS_STORAGE="local",
         HOMEPORT_LOG_LEVEL="warning",
+        HOMEPORT_DASHBOARD_SECRET="a real secret of 32 characters or more",
     )
     return env
 
