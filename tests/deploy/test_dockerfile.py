@@ -21,7 +21,7 @@ from dockerfile_parse import DockerfileParser
 
 from homeport.settings import Settings
 from tests.deploy.cli import parse
-from tests.deploy.manifests import DEPLOY, ROOT, setting_names
+from tests.deploy.manifests import DEPLOY, ROOT, homeport_workloads, pod_spec, setting_names
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 IGNORE_FILE = DEPLOY / "Dockerfile.dockerignore"
@@ -203,3 +203,10 @@ def test_the_wheel_the_image_installs_holds_every_package_file(tmp_path: Path) -
         if path.is_file()
     }
     assert expected - packaged == set()
+
+
+def test_the_pods_run_as_the_images_user(image: DockerfileParser) -> None:
+    (user,) = [i["value"] for i in final_stage(image) if i["instruction"] == "USER"]
+    for doc in homeport_workloads():
+        context = pod_spec(doc)["securityContext"]
+        assert f"{context['runAsUser']}:{context['runAsGroup']}" == user, str(doc)
