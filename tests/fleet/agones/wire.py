@@ -76,8 +76,20 @@ def crd_schemas() -> dict[str, dict[str, Any]] | None:
     for doc in yaml.load_all(CRDS.read_text(), Loader=loader):
         if doc and doc.get("kind") == "CustomResourceDefinition":
             version = doc["spec"]["versions"][0]
-            schemas[doc["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
+            schemas[doc["spec"]["names"]["kind"]] = _draft7(version["schema"]["openAPIV3Schema"])
     return schemas
+
+
+def _draft7(schema: Any) -> Any:
+    """OpenAPI v3's `nullable: true` as JSON Schema says it: null is one of the types."""
+    if isinstance(schema, list):
+        return [_draft7(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: _draft7(value) for key, value in schema.items()}
+    if result.get("nullable") is True and isinstance(result.get("type"), str):
+        result["type"] = [result["type"], "null"]
+    return result
 
 
 def problems(schema: dict[str, Any], document: dict[str, Any]) -> list[tuple[str, str]]:
@@ -85,8 +97,18 @@ def problems(schema: dict[str, Any], document: dict[str, Any]) -> list[tuple[str
     validator = _validator(json.dumps(schema, sort_keys=True))
     return [
         (".".join(str(p) for p in error.absolute_path), error.message)
-        for error in validator.iter_errors(document)
+        for error in validator.iter_errors(_without_nulls(document))
     ]
+
+
+def _without_nulls(document: Any) -> Any:
+    """What the API server validates: it prunes (or defaults) a null given for a field whose
+    schema is not nullable, and a null of a nullable one is valid either way."""
+    if isinstance(document, dict):
+        return {k: _without_nulls(v) for k, v in document.items() if v is not None}
+    if isinstance(document, list):
+        return [_without_nulls(item) for item in document]
+    return document
 
 
 @functools.cache
