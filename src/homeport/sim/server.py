@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from homeport.sim.agones_sdk import AgonesSdk
 from homeport.sim.backend import Homeport, Problem, Unavailable, WorldCalls
 from homeport.sim.config import Config, ConfigError, parse
 from homeport.sim.match import Match
@@ -73,7 +74,7 @@ class SimServer:
             self._entry,
             self._beat,
             on_drain=self.request_stop,
-            on_allocation=lambda allocation: self.match.allocate(allocation, len(self.players)),
+            on_allocation=self._take_allocation,
             on_refused=self._refused,
             fleet_server_id=config.fleet_server_id,
         )
@@ -85,6 +86,13 @@ class SimServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._connections: set[asyncio.Task[Any]] = set()
         self._saves: set[asyncio.Task[bool]] = set()
+        self.agones: AgonesSdk | None = None
+        if config.agones_sdk_port is not None:
+            self.agones = AgonesSdk(
+                config.agones_sdk_port,
+                on_allocated=self._take_allocation,
+                on_shutdown=self.request_stop,
+            )
         self.world: SimWorld | None = None
         if config.world:
             self.world = SimWorld(WorldCalls(self.homeport, config.world), config.world_backup)
@@ -129,19 +137,38 @@ class SimServer:
         ]
         if self.world:
             chores.append(asyncio.create_task(self.world.keep_saving(config.world_save_interval)))
+        health = self._follow_agones(chores)
         try:
             await self._stop.wait()
             for chore in chores:  # no heartbeat may re-register a server on its way out
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
-            return await self._graceful_stop(listener)
+            code = await self._graceful_stop(listener)
+            if self.agones is not None:  # health pings went on until here: Agones waits
+                await self.agones.shutdown()
+            return code
         finally:
-            for chore in chores:
+            for chore in [*chores, *health]:
                 chore.cancel()
+            if self.agones is not None:
+                await self.agones.aclose()
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
             listener.close()
             await self.homeport.aclose()
+
+    def _take_allocation(self, allocation: dict[str, Any]) -> None:
+        """A match for this server, from a heartbeat or from Agones' GameServer watch."""
+        self.match.allocate(allocation, len(self.players))
+
+    def _follow_agones(self, chores: list[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
+        """Under Agones: `/ready` once registered and the GameServer watch join the chores;
+        the health pings (returned) go on through the graceful stop, until `/shutdown`."""
+        if self.agones is None:
+            return []
+        chores.append(asyncio.create_task(self.agones.ready(self.registration.registered)))
+        chores.append(asyncio.create_task(self.agones.watch()))
+        return [asyncio.create_task(self.agones.keep_healthy())]
 
     def _entry(self) -> dict[str, Any]:
         config = self.config
