@@ -14,11 +14,13 @@ from tests.sim.conftest import Backend, Sim, wait_for
 pytestmark = pytest.mark.e2e
 
 StartSim = Callable[..., Sim]
+HOST_PORT = 27777
+"""The port Agones mapped to the container's on its node: what players are given."""
 
 
 @pytest.fixture
 def sidecar() -> Iterator[FakeSidecar]:
-    fake = FakeSidecar().start()
+    fake = FakeSidecar(game_port=HOST_PORT).start()
     yield fake
     fake.stop()
 
@@ -27,7 +29,8 @@ async def test_it_gets_ready_when_registered_takes_the_match_and_obeys_shutdown(
     backend: Backend, start_sim: StartSim, sidecar: FakeSidecar
 ) -> None:
     sim = start_sim("--linger", "60", AGONES_SDK_HTTP_PORT=str(sidecar.port))
-    sim.wait_listed(state="ready")
+    listed = sim.wait_listed(state="ready")
+    assert (listed["address"], listed["port"]) == ("127.0.0.1", HOST_PORT), "the GameServer's"
     sidecar.wait_for("POST", "/ready")
     sidecar.wait_for("POST", "/health", times=2)
     assert sidecar.snapshot()[1]["status"]["state"] == "Ready"

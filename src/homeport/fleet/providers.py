@@ -83,21 +83,21 @@ class AgonesFleet:
     ) -> Allocated:
         from homeport.fleet.agones import allocation
 
-        return await allocation.allocate(request.fleet, spec, clock, request, wait=wait)
+        return await allocation.allocate(sessions, clock, spec, request, wait=wait)
 
     async def servers(
         self, session: AsyncSession, fleet: str, spec: FleetSpec, *, include_ended: bool
     ) -> list[GameServer] | None:
         from homeport.fleet.agones import servers
 
-        return await servers.list_servers(fleet, spec)  # Agones keeps no ended GameServers
+        return await servers.list_servers(session, fleet, spec)  # no ended ones in Kubernetes
 
     async def server(
         self, session: AsyncSession, fleet: str, spec: FleetSpec, server_id: uuid.UUID
     ) -> GameServer | None:
         from homeport.fleet.agones import servers
 
-        return await servers.get_server(fleet, spec, server_id)
+        return await servers.get_server(session, fleet, spec, server_id)
 
 
 PROVIDERS: dict[str, FleetProvider] = {"local": LocalFleet(), "agones": AgonesFleet()}

@@ -70,6 +70,8 @@ class AgonesSdk:
         self._on_shutdown = on_shutdown
         self.health_interval = health_interval
         self.shut_down = False
+        self.place: tuple[str, int] | None = None
+        """Where players reach this server, as its GameServer says (see `learn_place`)."""
 
     async def _call(self, path: str) -> bool:
         try:
@@ -81,6 +83,36 @@ class AgonesSdk:
             log.warning("Agones SDK %s answered %d: %s", path, answer.status_code, answer.text)
             return False
         return True
+
+    async def learn_place(self, attempts: int = 5) -> None:
+        """The GameServer's address and port (the node's, and the host port Agones mapped to
+        the container's): what the server registers, so players and Homeport's allocator find
+        it. Left unset when the sidecar cannot tell; the configured address is used then."""
+        for _ in range(attempts):
+            try:
+                answer = await self.http.get("/gameserver", timeout=5.0)
+                status = answer.json().get("status") or {} if answer.status_code == 200 else {}
+            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+                log.warning("Agones SDK /gameserver failed: %r", exc)
+                status = {}
+            ports = status.get("ports") or []
+            named = [p for p in ports if p.get("name") == "default"] or ports
+            port = named[0].get("port") if named else None
+            address = status.get("address")
+            if isinstance(address, str) and address and isinstance(port, int):
+                self.place = (address, port)
+                log.info("Agones: players reach this server at %s:%d", address, port)
+                return
+            await asyncio.sleep(RECONNECT)
+
+    def follow(
+        self, chores: list[asyncio.Task[Any]], registered: asyncio.Event
+    ) -> list[asyncio.Task[Any]]:
+        """`/ready` once registered and the GameServer watch join the server's chores; the
+        health pings (returned) go on through its graceful stop, until `/shutdown`."""
+        chores.append(asyncio.create_task(self.ready(registered)))
+        chores.append(asyncio.create_task(self.watch()))
+        return [asyncio.create_task(self.keep_healthy())]
 
     async def keep_healthy(self) -> None:
         """Ping `/health` until cancelled (after the last `/shutdown`)."""

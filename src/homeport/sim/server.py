@@ -130,6 +130,8 @@ class SimServer:
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop, signum.name)
         log.info("listening on %s:%d as %r", config.bind, self.port, self.name)
+        if self.agones is not None:  # before registering: the address players are given
+            await self.agones.learn_place()
         chores = [
             asyncio.create_task(self.registration.keep()),
             asyncio.create_task(self._watch_stop_file()),
@@ -137,7 +139,7 @@ class SimServer:
         ]
         if self.world:
             chores.append(asyncio.create_task(self.world.keep_saving(config.world_save_interval)))
-        health = self._follow_agones(chores)
+        health = [] if not self.agones else self.agones.follow(chores, self.registration.registered)
         try:
             await self._stop.wait()
             for chore in chores:  # no heartbeat may re-register a server on its way out
@@ -161,21 +163,13 @@ class SimServer:
         """A match for this server, from a heartbeat or from Agones' GameServer watch."""
         self.match.allocate(allocation, len(self.players))
 
-    def _follow_agones(self, chores: list[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
-        """Under Agones: `/ready` once registered and the GameServer watch join the chores;
-        the health pings (returned) go on through the graceful stop, until `/shutdown`."""
-        if self.agones is None:
-            return []
-        chores.append(asyncio.create_task(self.agones.ready(self.registration.registered)))
-        chores.append(asyncio.create_task(self.agones.watch()))
-        return [asyncio.create_task(self.agones.keep_healthy())]
-
     def _entry(self) -> dict[str, Any]:
         config = self.config
+        address, port = (self.agones.place if self.agones else None) or (config.address, self.port)
         return {
             "name": self.name,
-            "port": self.port,
-            "address": config.address,
+            "port": port,
+            "address": address,
             "map": config.map,
             "mode": config.mode,
             "region": config.region,

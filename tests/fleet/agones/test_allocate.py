@@ -10,7 +10,8 @@ from collections import Counter
 import httpx
 
 from homeport.fleet.agones.allocation import server_id
-from tests.factories import bearer, problem_type
+from homeport.state import AppState
+from tests.factories import bearer, problem_type, register_server, registry_key
 from tests.fleet.agones.conftest import AGONES_FLEET
 from tests.fleet.agones.fake_kube import FakeKube
 
@@ -108,3 +109,26 @@ async def test_contention_is_retried(kube: FakeKube, client: httpx.AsyncClient, 
     answer = await client.post("/v1/fleets/arena/allocate", json={"wait": 0}, headers=bearer(admin))
     assert answer.status_code == 200, answer.text
     assert len(kube.of("gsa")) == 3
+
+
+async def test_a_game_server_registered_at_its_address_gets_the_allocation_in_its_heartbeat(
+    kube: FakeKube, client: httpx.AsyncClient, state: AppState, admin: str
+) -> None:
+    """Agones' servers share a key: the registry entry at the GameServer's address and port
+    is the one allocated, so the allocation and the registry name the same server."""
+    kube.add_game_server(AGONES_FLEET, name="arena-fleet-r", port=7311)
+    key = await registry_key(state)
+    entry = await register_server(client, key, address="203.0.113.20", port=7311, state="ready")
+    answer = await client.post(
+        "/v1/fleets/arena/allocate", json={"match_id": "m-2", "wait": 0}, headers=bearer(admin)
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["server_id"] == entry["server_id"]
+    beat = await client.put(
+        f"/v1/servers/{entry['server_id']}/heartbeat", json={}, headers=bearer(key)
+    )
+    assert beat.status_code == 200, beat.text
+    assert beat.json()["allocation"]["match_id"] == "m-2"
+    assert beat.json()["allocation"]["allocation_id"] == answer.json()["allocation_id"]
+    listed = await client.get("/v1/fleets/arena/servers", headers=bearer(admin))
+    assert [s["id"] for s in listed.json()["servers"]] == [entry["server_id"]]

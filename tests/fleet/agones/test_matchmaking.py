@@ -14,7 +14,7 @@ from homeport.matchmaking.passes import Matchmaker
 from homeport.matchmaking.queues import QueueSpec
 from homeport.settings import Settings
 from homeport.state import AppState
-from tests.factories import bearer
+from tests.factories import bearer, register_server, registry_key
 from tests.fleet.agones.conftest import AGONES_FLEET
 from tests.fleet.agones.fake_kube import FakeKube
 
@@ -42,6 +42,8 @@ async def test_a_match_gets_an_agones_game_server_with_the_match_annotated(
 ) -> None:
     await queue_admin.store_configured(state.sessions, state.clock, state.settings)
     kube.add_game_server(AGONES_FLEET, name="duel-1", port=7501)
+    key = await registry_key(state)  # the fleet's shared key, from its Secret
+    entry = await register_server(client, key, address="203.0.113.20", port=7501, state="ready")
     players = [await _player(client, n) for n in (1, 2)]
     tickets = []
     for player in players:
@@ -62,6 +64,12 @@ async def test_a_match_gets_an_agones_game_server_with_the_match_annotated(
         seen.append(answer.json())
     assert {s["state"] for s in seen} == {"allocated"}
     assert {(s["server"]["address"], s["server"]["port"]) for s in seen} == {("203.0.113.20", 7501)}
+    assert {s["server"]["id"] for s in seen} == {entry["server_id"]}
+    for player, ticket in zip(players, seen, strict=True):
+        body = {"player_token": ticket["connect_token"], "server_id": entry["server_id"]}
+        answer = await client.post("/v1/validate", json=body, headers=bearer(key))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["player"]["id"] == player["id"]
     annotations = kube.game_servers[("default", "duel-1")]["metadata"]["annotations"]
     assert annotations["homeport.dev/match-id"] == seen[0]["match_id"]
     assert sorted(annotations["homeport.dev/players"].split(",")) == sorted(

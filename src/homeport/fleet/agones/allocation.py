@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from homeport.clock import Clock
+from homeport.db.session import unit_of_work
 from homeport.fleet.agones import cluster
+from homeport.fleet.agones.registry_link import hand_over
 from homeport.fleet.agones.spec import FLEET_LABEL, AgonesSpec
 from homeport.fleet.allocation import Allocated, Request
 from homeport.fleet.errors import NoServerAvailable
@@ -79,7 +84,12 @@ def _selected(spec: FleetSpec, request: Request) -> bool:
 
 
 async def allocate(
-    fleet: str, spec: FleetSpec, clock: Clock, request: Request, *, wait: float
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    spec: FleetSpec,
+    request: Request,
+    *,
+    wait: float,
 ) -> Allocated:
     """Allocate a Ready GameServer; while none is, try again until `wait` seconds have passed
     (a FleetAutoscaler or the fleet agent adds servers meanwhile), then NoServerAvailable."""
@@ -99,7 +109,11 @@ async def allocate(
         if state == "Allocated":
             port = game_port(status.get("ports") or [], agones.port_name)
             if port is not None and status.get("address") and status.get("gameServerName"):
-                return _allocated(fleet, spec, clock, request, allocation_id, status, port)
+                found = _allocated(spec, clock, request, allocation_id, status, port)
+                async with unit_of_work(sessions) as session:
+                    place = (found.address, found.port)
+                    registered = await hand_over(session, clock, place, found.allocation)
+                return found if registered is None else replace(found, server_id=registered)
             state = "UnAllocated"  # an answer without an address is useless to players
         if state == "Contention" and contention < CONTENTION_RETRIES:
             contention += 1
@@ -110,7 +124,6 @@ async def allocate(
 
 
 def _allocated(
-    fleet: str,
     spec: FleetSpec,
     clock: Clock,
     request: Request,
@@ -130,7 +143,7 @@ def _allocated(
     }
     return Allocated(
         server_id(spec.agones.namespace, status["gameServerName"]),
-        fleet,
+        request.fleet,
         status["address"],
         port,
         spec.region,

@@ -12,6 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from homeport.fleet.agones import cluster
 from homeport.fleet.agones.allocation import (
     ANNOTATION_ALLOCATION,
@@ -21,6 +23,7 @@ from homeport.fleet.agones.allocation import (
     game_port,
     server_id,
 )
+from homeport.fleet.agones.registry_link import registered_ids
 from homeport.fleet.allocation import label_index
 from homeport.fleet.models import GameServer
 from homeport.fleet.spec import FleetSpec
@@ -103,13 +106,19 @@ def to_row(fleet: str, spec: FleetSpec, item: dict[str, Any]) -> GameServer:
     )
 
 
-async def list_servers(fleet: str, spec: FleetSpec) -> list[GameServer]:
-    """The Fleet's GameServers, oldest first."""
+async def list_servers(session: AsyncSession, fleet: str, spec: FleetSpec) -> list[GameServer]:
+    """The Fleet's GameServers, oldest first, each with its registry id when it has one."""
     assert spec.agones is not None
     items = await cluster.list_game_servers(spec.agones)
     rows = [to_row(fleet, spec, item) for item in items]
+    places = [(row.address, row.port) for row in rows if row.port is not None]
+    registered = await registered_ids(session, None, places)
+    for row in rows:
+        row.id = registered.get((row.address, row.port or 0), row.id)
     return sorted(rows, key=lambda row: (row.created_at, str(row.id)))
 
 
-async def get_server(fleet: str, spec: FleetSpec, wanted: uuid.UUID) -> GameServer | None:
-    return next((r for r in await list_servers(fleet, spec) if r.id == wanted), None)
+async def get_server(
+    session: AsyncSession, fleet: str, spec: FleetSpec, wanted: uuid.UUID
+) -> GameServer | None:
+    return next((r for r in await list_servers(session, fleet, spec) if r.id == wanted), None)
