@@ -91,6 +91,8 @@ class FakeKube:
         """Route names the service account may not use: answered 403 like RBAC does."""
         self.uninstalled: set[str] = set()
         """Route names answered 404 as when Agones' API is not installed."""
+        self.garbled: set[str] = set()
+        """Route names answered by something in front of the API server: a 502 HTML page."""
         self.contention = 0
         """The next this many allocations answer Contention, as Agones' cache does in races."""
         self.lock = threading.Lock()
@@ -404,9 +406,11 @@ def _handler(kube: FakeKube) -> type[BaseHTTPRequestHandler]:
             call = Call(method, url.path, parse_qs(url.query), body, content_type)
             kube.calls.append(call)
             code, document = kube.serve(call, self.headers.get("Authorization"))
-            data = json.dumps(document).encode()
+            data, kind = json.dumps(document).encode(), "application/json"
+            if _route(method, url.path)[0] in kube.garbled:
+                code, data, kind = 502, b"<html><h1>502 Bad Gateway</h1></html>", "text/html"
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

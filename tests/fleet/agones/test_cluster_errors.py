@@ -90,3 +90,15 @@ async def test_a_cluster_without_agones_is_a_refusal_not_a_crash(
     assert answer.status_code == 503, answer.text
     assert problem_type(answer) == "cluster-refused"
     assert answer.json()["kubernetes_status"] == 404
+
+
+async def test_a_proxy_error_page_is_a_refusal_not_a_crash(
+    kube: FakeKube, client: httpx.AsyncClient, admin: str
+) -> None:
+    kube.garbled.update({"gsa", "list_gs"})
+    answer = await client.post("/v1/fleets/arena/allocate", json={"wait": 0}, headers=bearer(admin))
+    assert answer.status_code == 503, answer.text
+    assert problem_type(answer) == "cluster-refused"
+    listing = await client.get("/v1/fleets/arena/servers", headers=bearer(admin))
+    assert listing.status_code == 503, listing.text
+    assert problem_type(listing) == "cluster-refused"

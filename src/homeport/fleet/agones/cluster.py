@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import weakref
 from collections.abc import Iterator
@@ -60,12 +61,21 @@ def translated(spec: AgonesSpec) -> Iterator[None]:
             f"Kubernetes answered {code} {exc.status.reason or ''}".rstrip(),
             kubernetes_status=code,
         ) from exc
+    except httpx.HTTPStatusError as exc:  # no Status in the body: a proxy's error page, say
+        code = exc.response.status_code
+        log.warning("Kubernetes API answered %d without a Status (%s)", code, where)
+        raise ClusterRefused(
+            f"The Kubernetes API answered {code} without a Status", kubernetes_status=code
+        ) from exc
     except ConfigError as exc:
         log.warning("cannot configure the Kubernetes client (%s): %s", where, exc)
         raise ClusterConfigInvalid() from exc
     except httpx.TransportError as exc:
         log.warning("Kubernetes API server unreachable (%s): %r", where, exc)
         raise ClusterUnreachable() from exc
+    except json.JSONDecodeError as exc:
+        log.warning("the Kubernetes API answered something else than JSON (%s)", where)
+        raise ClusterRefused("The Kubernetes API answered something else than JSON") from exc
 
 
 def _configure(spec: AgonesSpec) -> AsyncClient:
