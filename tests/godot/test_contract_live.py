@@ -153,7 +153,10 @@ def steps(world: str = "contract") -> list[tuple[str, Callable[[Replay], Call]]]
         ),
         ("matchmaking.create", lambda r: Call(body={"queue": "duel"}, credential=player(r))),
         ("matchmaking.get", lambda r: Call(ticket(r), query={"wait": 0}, credential=player(r))),
-        ("realtime", lambda r: Call(credential=player(r))),
+        (
+            "realtime",
+            lambda r: Call(query={"ticket": ticket(r)["ticket_id"]}, credential=player(r)),
+        ),
         ("matchmaking.cancel", lambda r: Call(ticket(r), credential=player(r))),
         ("worlds.lease", lambda r: Call({"world": world}, credential=key(r))),
         ("worlds.missing", lambda r: Call({"world": world}, {"hashes": [SHA]}, credential=key(r))),
@@ -214,10 +217,12 @@ def test_every_row_works_against_a_live_homeport(backend: tuple[LiveServer, str]
         call = step(replay)
         if TABLE[name].get("websocket"):
             row = TABLE[name]
-            url = live.url.replace("http://", "ws://") + row["path"]
+            url = live.url.replace("http://", "ws://") + row["path"] + "?" + urlencode(call.query)
             auth = row["headers"]["Authorization"].replace("{access_token}", call.credential)
-            with connect(url, additional_headers={"Authorization": auth}, open_timeout=10):
-                pass
+            with connect(url, additional_headers={"Authorization": auth}, open_timeout=10) as ws:
+                hello, pushed = json.loads(ws.recv(10)), json.loads(ws.recv(10))
+            assert hello["type"] == "hello", hello
+            assert pushed["ticket"]["id"] == call.query["ticket"], pushed
             continue
         answer = replay.send(name, call)
         assert 200 <= answer.status_code < 300, f"{name}: {answer.status_code} {answer.text}"

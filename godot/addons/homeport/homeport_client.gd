@@ -136,7 +136,7 @@ func wait_for_match(ticket_id: String, timeout: float = 120.0) -> HomeportResult
 func _wait_by_websocket(ticket_id: String, deadline: int) -> HomeportResult:
 	if Time.get_unix_time_from_system() > _access_expires_at - REFRESH_MARGIN:
 		await refresh()
-	var built := http.prepare("realtime", {}, null, _access_token)
+	var built := http.prepare("realtime", {}, null, _access_token, {"ticket": ticket_id})
 	if not built.ok:
 		return null
 	var spec: Dictionary = built.data

@@ -2,9 +2,11 @@
 
 The player signs in with the access token, in the `Authorization` header of the handshake
 (Godot's `WebSocketPeer.handshake_headers`) or as the first message `{"token": "..."}`. It
-then gets its active ticket at once and each ticket of its every time one changes, as
+then gets its active ticket at once, and each ticket of its every time one changes, as
 `{"type": "ticket", "ticket": {...}}` — the same body `GET /v1/matchmaking/tickets/{id}`
-answers, connect token included. `{"type": "ping"}` gets `{"type": "pong"}`.
+answers, connect token included. With `?ticket=<id>` that ticket comes at once whatever its
+state, so a client that opens the socket after queueing misses no change made in between.
+`{"type": "ping"}` gets `{"type": "pong"}`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,14 @@ async def _push(
     await websocket.send_bytes(orjson.dumps({"type": "ticket", "ticket": body}))
 
 
+def _ticket_asked(websocket: WebSocket) -> uuid.UUID | None:
+    """`?ticket=<id>`: the ticket the client waits for (an id that is not one is ignored)."""
+    try:
+        return uuid.UUID(websocket.query_params.get("ticket", ""))
+    except ValueError:
+        return None
+
+
 async def _answer_pings(websocket: WebSocket) -> None:
     while True:
         message = await websocket.receive_text()
@@ -93,7 +103,10 @@ async def realtime(websocket: WebSocket) -> None:
                 select(Searching.ticket_id).where(Searching.player_id == who.account.id)
             )
         await websocket.send_bytes(orjson.dumps({"type": "hello", "player_id": player}))
-        if active is not None:
+        awaited = _ticket_asked(websocket)
+        if awaited is not None:  # whatever its state: it may have changed before we listened
+            await _push(websocket, state, who, awaited)
+        if active is not None and active != awaited:
             await _push(websocket, state, who, active)
         pings = asyncio.create_task(_answer_pings(websocket))
         try:
