@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from homeport.clock import Clock
 from homeport.db.engine import SqliteWriterTurn
 from homeport.db.session import unit_of_work
+from homeport.fleet import providers
 from homeport.fleet.errors import FleetNotFound, NoServerAvailable
 from homeport.fleet.models import Fleet, GameServer
 from homeport.fleet.spec import LIVE_STATES, FleetSpec
@@ -199,7 +200,25 @@ async def allocate(
     *,
     wait: float,
 ) -> Allocated:
-    """Allocate a ready server; if none is, ask for one and wait up to `wait` seconds."""
+    """Allocate a ready server of the fleet, from wherever its provider runs them; if none is
+    ready, wait up to `wait` seconds for one."""
+    async with sessions() as session:
+        row = await session.get(Fleet, request.fleet)
+        spec = None if row is None else FleetSpec.model_validate(row.spec)
+    if spec is None:
+        raise FleetNotFound()
+    return await providers.for_spec(spec).allocate(sessions, clock, spec, request, wait=wait)
+
+
+async def allocate_row(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    request: Request,
+    *,
+    wait: float,
+) -> Allocated:
+    """A local fleet's allocation: a ready row; if none is, ask for one and wait up to `wait`
+    seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     asked = False
