@@ -122,15 +122,7 @@ async def register(
         row.lease_expires_at = Lease.of(settings).expiry(now)
     else:
         if old is not None:
-            await emit(
-                session,
-                clock,
-                topic=TOPIC,
-                kind="server.deregistered",
-                subject=str(old.id),
-                data=_event_data(old, reason="replaced"),
-            )
-            await session.execute(delete(Server).where(Server.id == old.id))
+            await _remove(session, clock, old, reason="replaced")
         row = Server(
             id=caller.server_id or uuid.uuid4(),
             key_id=caller.key_id,
@@ -210,13 +202,18 @@ async def deregister(
         raise ServerNotFound()
     if row.key_id != caller.key_id and not caller.is_admin:
         raise NotServerOwner()
+    await _remove(session, clock, row, reason="deregistered")
+
+
+async def _remove(session: AsyncSession, clock: Clock, row: Server, *, reason: str) -> None:
+    """The entry leaves the list, and the event says why."""
     await emit(
         session,
         clock,
         topic=TOPIC,
         kind="server.deregistered",
         subject=str(row.id),
-        data=_event_data(row, reason="deregistered"),
+        data=_event_data(row, reason=reason),
     )
     await session.execute(delete(Server).where(Server.id == row.id))
 

@@ -48,35 +48,6 @@ class Reply(Exception):
         self.code, self.document = code, document
 
 
-def merge(target: Any, patch: Any) -> Any:
-    """RFC 7396 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge(result.get(key), value)
-    return result
-
-
-def selected(labels: dict[str, str], selector: str) -> bool:
-    """A label selector of equalities (`k=v`, `k==v`, `k!=v`) and existence tests (`k`)."""
-    for term in filter(None, selector.split(",")):
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            if labels.get(key) == value:
-                return False
-        elif "=" in term:
-            key, value = term.replace("==", "=").split("=", 1)
-            if labels.get(key) != value:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
 TOKEN = "fake-cluster-token"
 
 
@@ -284,7 +255,7 @@ class FakeKube:
         items = [
             copy.deepcopy(gs)
             for (gs_ns, _), gs in sorted(self.game_servers.items())
-            if gs_ns == ns and selected(gs["metadata"].get("labels") or {}, selector)
+            if gs_ns == ns and wire.selected(gs["metadata"].get("labels") or {}, selector)
         ]
         return 200, {
             "apiVersion": "agones.dev/v1",
@@ -298,7 +269,7 @@ class FakeKube:
 
     def _patch_fleet(self, call: Call, ns: str, name: str) -> tuple[int, dict[str, Any]]:
         current = self._fleet(ns, name)
-        patched = merge(current, self._merge_patch(call))
+        patched = wire.merge(current, self._merge_patch(call))
         self._check_or_422("Fleet", name, patched)
         self._bump(patched)
         self.fleets[(ns, name)] = patched
@@ -318,7 +289,7 @@ class FakeKube:
                     422, "Invalid", f'Scale.autoscaling "{name}" is invalid: spec.replicas'
                 ),
             )
-        patched = merge(current, {"spec": {"replicas": replicas}})
+        patched = wire.merge(current, {"spec": {"replicas": replicas}})
         self._check_or_422("Fleet", name, patched)
         self._bump(patched)
         self.fleets[(ns, name)] = patched

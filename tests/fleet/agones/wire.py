@@ -5,6 +5,7 @@ Agones extension API server serves it, see `example-gameserverallocation.yaml`),
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import json
@@ -223,3 +224,32 @@ def game_server(
         },
         "status": status,
     }
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge(result.get(key), value)
+    return result
+
+
+def selected(labels: dict[str, str], selector: str) -> bool:
+    """A label selector of equalities (`k=v`, `k==v`, `k!=v`) and existence tests (`k`)."""
+    for term in filter(None, selector.split(",")):
+        if "!=" in term:
+            key, value = term.split("!=", 1)
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = term.replace("==", "=").split("=", 1)
+            if labels.get(key) != value:
+                return False
+        elif term not in labels:
+            return False
+    return True
