@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from homeport import __version__, health, problems
 from homeport.background import leader_loops
 from homeport.clock import Clock, SystemClock
+from homeport.dashboard.routes import install as install_dashboard
 from homeport.errors import PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from homeport.fleet import service as fleet_service
 from homeport.fleet.routes import router as fleet_router
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(matchmaking_router)
     app.include_router(realtime_router)
     app.include_router(worlds_router)
+    install_dashboard(app, state)
     max_body = settings.http_max_body_bytes
     app.add_middleware(
         JsonBodyMiddleware,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from homeport.dashboard import samples as dashboard_samples
 from homeport.db.session import unit_of_work
 from homeport.events import bus
 from homeport.leader import LeaderLoop, Leadership
@@ -76,6 +77,13 @@ def _matchmaking(state: AppState) -> Callable[[], Awaitable[None]]:
     return work
 
 
+async def _sample_stats(state: AppState) -> None:
+    """A sample for the dashboard's charts, and the old ones dropped."""
+    async with unit_of_work(state.sessions) as session:
+        await dashboard_samples.take_sample(session, state.clock)
+        await dashboard_samples.prune_samples(session, state.clock)
+
+
 def leader_loops(state: AppState) -> list[LeaderLoop]:
     settings = state.settings
     check = settings.leader_check_interval
@@ -114,6 +122,13 @@ def leader_loops(state: AppState) -> list[LeaderLoop]:
             work=lambda: _collect_worlds(state),
             check_interval=check,
             name="worlds-gc",
+        ),
+        LeaderLoop(
+            Leadership(settings, "stats-samples"),
+            interval=settings.dashboard_sample_interval,
+            work=lambda: _sample_stats(state),
+            check_interval=check,
+            name="stats-samples",
         ),
     ]
 

@@ -25,6 +25,14 @@ def _is_trusted(address: str, settings: Settings) -> bool:
     return any(ip in net for net in _networks(tuple(settings.trusted_proxies)))
 
 
+def forwarded_https(peer: str | None, forwarded_proto: str | None, settings: Settings) -> bool:
+    """Whether a trusted proxy says the client's request came over HTTPS (`X-Forwarded-Proto`),
+    when TLS ends at the proxy and the request reaches us over plain HTTP."""
+    if forwarded_proto is None or peer is None or not _is_trusted(peer, settings):
+        return False
+    return forwarded_proto.split(",")[0].strip().lower() == "https"
+
+
 def is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)

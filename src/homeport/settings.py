@@ -215,6 +215,14 @@ class Settings(BaseSettings):
     worlds_s3_multipart_threshold: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
     worlds_s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, le=5 * 1024**3)
 
+    dashboard_session_ttl: int = Field(8 * 3600, ge=60, le=7 * 86_400)
+    """Seconds an admin dashboard login lasts (`/admin`)."""
+    dashboard_secret: str | None = Field(None, min_length=32)
+    """Signs dashboard session cookies; unset: a random secret kept beside the signing keys
+    (`DATA_DIR/keys`), which every replica must share anyway."""
+    dashboard_sample_interval: float = Field(60.0, gt=0, le=3600)
+    """Seconds between the samples of servers and players behind the dashboard's charts."""
+
     http_max_body_bytes: int = Field(65_536, ge=1_024, le=64 * 1024 * 1024)
     http_body_timeout: float = Field(30.0, gt=0, le=3600)
     """Seconds a request's whole body may take to arrive after its headers (then 408)."""

@@ -10,6 +10,7 @@ from homeport.clock import Clock
 from homeport.db.engine import create_engine, create_sessionmaker
 from homeport.db.reads import Reader
 from homeport.events.bus import EventBus
+from homeport.fleet import providers as fleet_providers
 from homeport.identity.context import Identity, build_identity
 from homeport.leaderboards.context import Leaderboards
 from homeport.observability.gauges import StateGauges
@@ -63,4 +64,5 @@ class AppState:
         await self.bus.close()
         await self.reader.close()
         await self.worlds.close()
+        await fleet_providers.close()
         await self.engine.dispose()

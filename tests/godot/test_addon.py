@@ -125,7 +125,7 @@ def test_the_server_shuts_down_gracefully(
     name = f"godot-{uuid.uuid4().hex[:8]}"
     stop_inside = f"{inside}/stop-{uuid.uuid4().hex[:8]}"
     env = _server_env(live, key, stop_inside, player_id, name)
-    sidecar = FakeSidecar().start()
+    sidecar = FakeSidecar(game_port=27999).start()  # the GameServer's host port
     if trigger == "agones":
         env["AGONES_SDK_HTTP_PORT"] = str(sidecar.port)
     log = tmp_path / "server.log"
@@ -133,7 +133,8 @@ def test_the_server_shuts_down_gracefully(
     server = godot.start("--headless", "--path", inside, "-s", main, env=env, log=log)
     try:
         listed = _wait(lambda: _listed(live.url, name), 60, log)
-        assert listed["port"] == 7799
+        # Under Agones the entry names the GameServer's host port, where players reach it.
+        assert listed["port"] == (27999 if trigger == "agones" else 7799)
         if trigger == "stop-file":
             (host / stop_inside.removeprefix(inside + "/")).touch()
         elif trigger == "agones":

@@ -3,7 +3,8 @@
 Each cell runs against a world of its own (players, a server, a board, a document, an
 inventory), so a call that succeeds and changes things (a delete, an erasure) cannot decide the
 next cell's outcome. A route the app serves without a row here fails the test: a new endpoint
-must say who may call it.
+must say who may call it. The admin dashboard's rows (cookie sessions, not API credentials) are
+in `dashboard_matrix`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from fastapi import FastAPI
 from homeport.clock import FakeClock
 from homeport.state import AppState
 from tests.factories import PASSWORD
+from tests.hardening.dashboard_matrix import (
+    DASHBOARD_MATRIX,
+    run_dashboard_matrix,
+    undocumented_routes,
+)
 from tests.hardening.matrix_world import (
     CREDENTIALS,
     FLEET,
@@ -317,6 +323,9 @@ def test_every_route_has_a_row(app: FastAPI) -> None:
     served = _served_routes(app)
     assert served - MATRIX.keys() == set(), "routes without a row in the authorization matrix"
     assert MATRIX.keys() - served == set(), "rows for routes the app does not serve"
+    hidden = undocumented_routes(app.routes)
+    assert hidden - DASHBOARD_MATRIX.keys() == set(), "routes without a row in the matrix"
+    assert DASHBOARD_MATRIX.keys() - hidden == set(), "dashboard rows for routes not served"
 
 
 @pytest.fixture
@@ -353,4 +362,11 @@ async def test_authorization_matrix(
                 )
             if response.status_code >= 400:
                 assert response.headers["content-type"] == "application/problem+json", path
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_dashboard_authorization_matrix(
+    client: httpx.AsyncClient, state: AppState, clock: FakeClock
+) -> None:
+    wrong = await run_dashboard_matrix(client, state, await make_keys(client, state, clock))
     assert not wrong, "\n".join(wrong)

@@ -8,6 +8,8 @@ extends Node
 ## The GameServer changed (state, labels, annotations...), as the watch reported it.
 signal game_server_changed(game_server: Dictionary)
 
+## The GameServer port players use (`spec.ports[].name` in the Fleet; Agones' default).
+var port_name: String = "default"
 ## Seconds between health pings (Agones' default check: every 5 s, unhealthy after 3 misses).
 var health_interval: float = 2.0
 ## The sidecar's REST API.

@@ -115,6 +115,9 @@ func start(entry: Dictionary) -> HomeportResult:
 	_entry["port"] = chosen_port
 	if address != "" and not _entry.has("address"):
 		_entry["address"] = address
+	if agones != null:
+		agones.start_health()
+		await _public_address_from_agones()
 	var result := await _register()
 	if not result.ok:
 		return result
@@ -130,7 +133,6 @@ func start(entry: Dictionary) -> HomeportResult:
 		_stop_watch.start(STOP_FILE_POLL)
 	await flush_pending()
 	if agones != null:
-		agones.start_health()
 		var marked := await agones.mark_ready()
 		if not marked.ok:
 			return marked
@@ -280,6 +282,30 @@ func _beat() -> void:
 			allocated.emit(allocation)
 	if answer.get("action") == "drain":
 		shutdown_gracefully("drain")
+
+
+## Under Agones players reach the server at the GameServer's address and host port (the
+## container's port is private to the pod): register those, so the browser lists them and
+## Homeport's allocator finds this entry for the GameServer it allocated.
+func _public_address_from_agones() -> void:
+	var got := await agones.fetch_game_server()
+	if not got.ok:
+		push_warning("Homeport: cannot read the GameServer (%s); registering as configured" % got)
+		return
+	var status: Dictionary = agones.game_server.get("status", {})
+	var ports: Array = status.get("ports", [])
+	var public_address: String = str(status.get("address", ""))
+	if public_address != "":
+		_entry["address"] = public_address
+	for found: Variant in ports:
+		if found is Dictionary:
+			var entry: Dictionary = found
+			var named: String = str(entry.get("name", ""))
+			if named == agones.port_name or ports.size() == 1:
+				var host_port: int = entry.get("port", 0)
+				if host_port > 0:
+					_entry["port"] = host_port
+				break
 
 
 ## Under Agones: an allocation names its match in the annotations Homeport's allocator sets

@@ -1,5 +1,6 @@
 """Imports every capability's tables so that `Base.metadata` is complete (Alembic, tests)."""
 
+from homeport.dashboard import models as dashboard_models
 from homeport.db.base import Base
 from homeport.events import models as event_models
 from homeport.fleet import models as fleet_models
@@ -12,6 +13,7 @@ from homeport.worlds import models as world_models
 
 __all__ = [
     "Base",
+    "dashboard_models",
     "event_models",
     "fleet_models",
     "identity_models",

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from homeport.clock import Clock
 from homeport.db.engine import create_engine, create_sessionmaker
 from homeport.db.session import unit_of_work
-from homeport.fleet import autoscaler, service
+from homeport.fleet import autoscaler, providers, service
 from homeport.fleet.allocation import new_server
 from homeport.fleet.keys import issue_key, purge_ended, revoke_keys
 from homeport.fleet.lifecycle import Do, Listing, Process, end, start_drain, step
@@ -169,6 +169,11 @@ class FleetAgent:
         for server_id in kill:
             self.provider.kill(server_id)
         await self._start_scheduled()
+        clusters = [spec for spec in map(_spec, fleets.values()) if spec and spec.agones]
+        if clusters:  # sized where their servers run; the Kubernetes client loads only then
+            from homeport.fleet.agones.scaling import size_fleets
+
+            await size_fleets(clusters)
 
     def _autoscale(
         self,
@@ -183,6 +188,8 @@ class FleetAgent:
         clock_now = self.clock.now()
         for name, fleet in fleets.items():
             spec = FleetSpec.model_validate(fleet.spec)
+            if spec.provider != self.provider.name:
+                continue  # sized where its servers run (see `reconcile`)
             members = {row.id: row for row in by_fleet.get(name, [])}
             views = [
                 autoscaler.ServerView(
@@ -238,6 +245,8 @@ class FleetAgent:
             if fleet is None or (fleet.start_after is not None and fleet.start_after > now):
                 continue
             spec = FleetSpec.model_validate(fleet.spec)
+            if spec.provider != self.provider.name:
+                continue
             port = self.provider.free_port(spec, {p for p in taken if p is not None})
             if port is None:
                 log.warning("fleet %s: no free port in %s", row.fleet, spec.port_range)
@@ -327,6 +336,7 @@ class FleetAgent:
 
     async def close(self) -> None:
         await self.provider.close()
+        await providers.close()
         with contextlib.suppress(Exception):
             await self.leadership.release()
         await self.engine.dispose()

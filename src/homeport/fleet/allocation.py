@@ -21,11 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from homeport.clock import Clock
 from homeport.db.engine import SqliteWriterTurn
 from homeport.db.session import unit_of_work
+from homeport.fleet import providers
 from homeport.fleet.errors import FleetNotFound, NoServerAvailable
 from homeport.fleet.models import Fleet, GameServer
 from homeport.fleet.spec import LIVE_STATES, FleetSpec
 from homeport.fleet.spec import GameServerState as S
-from homeport.observability.instruments import OK, count_allocation
+from homeport.observability.instruments import count_allocation, outcome
 from homeport.registry.models import Server
 from homeport.timefmt import rfc3339
 
@@ -200,7 +201,26 @@ async def allocate(
     *,
     wait: float,
 ) -> Allocated:
-    """Allocate a ready server; if none is, ask for one and wait up to `wait` seconds."""
+    """Allocate a ready server of the fleet, from wherever its provider runs them; if none is
+    ready, wait up to `wait` seconds for one."""
+    async with sessions() as session:
+        row = await session.get(Fleet, request.fleet)
+        spec = None if row is None else FleetSpec.model_validate(row.spec)
+    if spec is None:
+        raise FleetNotFound()
+    with outcome(count_allocation(request.fleet)):
+        return await providers.for_spec(spec).allocate(sessions, clock, spec, request, wait=wait)
+
+
+async def allocate_row(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    request: Request,
+    *,
+    wait: float,
+) -> Allocated:
+    """A local fleet's allocation: a ready row; if none is, ask for one and wait up to `wait`
+    seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     asked = False
@@ -214,9 +234,7 @@ async def allocate(
                 await _ask_for_one(session, clock, request.fleet)
                 asked = True
         if found is not None:
-            count_allocation(request.fleet)(OK)
             return found
         if loop.time() >= deadline:
-            count_allocation(request.fleet)(NoServerAvailable.slug)
             raise NoServerAvailable()
         await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - loop.time())))

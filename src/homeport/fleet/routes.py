@@ -15,6 +15,7 @@ from starlette import status
 from homeport.deps import AdminDep, SessionDep, StateDep, server_key
 from homeport.fleet import allocation, service
 from homeport.fleet import errors as e
+from homeport.fleet.agones import errors as cluster
 from homeport.fleet.schemas import (
     AllocateRequest,
     AllocateResponse,
@@ -35,6 +36,13 @@ FleetPath = Annotated[str, Path(pattern=FLEET_NAME.pattern)]
 KEY_ERRORS = (identity_errors.ServerKeyInvalid, identity_errors.MissingScope)
 ADMIN_ERRORS = (identity_errors.ServerKeyInvalid, identity_errors.AdminKeyRequired)
 FLEET_SECURITY = {"security": [{"ServerKey": ["fleet"]}]}
+CLUSTER_ERRORS = (
+    cluster.ClusterUnreachable,
+    cluster.ClusterAccessDenied,
+    cluster.ClusterConfigInvalid,
+    cluster.ClusterRefused,
+)
+"""What an Agones fleet's cluster may answer instead of its servers."""
 
 
 @router.get(
@@ -63,7 +71,7 @@ async def get_fleet(fleet: FleetPath, session: SessionDep, caller: FleetKeyDep) 
 @router.get(
     "/v1/fleets/{fleet}/servers",
     response_model=GameServerList,
-    responses=problems(*KEY_ERRORS, e.FleetNotFound),
+    responses=problems(*KEY_ERRORS, e.FleetNotFound, *CLUSTER_ERRORS),
     openapi_extra=FLEET_SECURITY,
 )
 async def list_servers(
@@ -80,7 +88,7 @@ async def list_servers(
 @router.get(
     "/v1/fleets/{fleet}/servers/{server_id}",
     response_model=GameServerOut,
-    responses=problems(*KEY_ERRORS, e.GameServerNotFound),
+    responses=problems(*KEY_ERRORS, e.GameServerNotFound, *CLUSTER_ERRORS),
     openapi_extra=FLEET_SECURITY,
 )
 async def get_server(
@@ -114,7 +122,7 @@ async def drain_server(
 @router.post(
     "/v1/fleets/{fleet}/allocate",
     response_model=AllocateResponse,
-    responses=problems(*KEY_ERRORS, e.FleetNotFound, e.NoServerAvailable),
+    responses=problems(*KEY_ERRORS, e.FleetNotFound, e.NoServerAvailable, *CLUSTER_ERRORS),
     openapi_extra=FLEET_SECURITY,
 )
 async def allocate(

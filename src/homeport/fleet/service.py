@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from homeport.clock import Clock
 from homeport.db.session import retry_on_conflict
 from homeport.errors import Conflict
+from homeport.fleet import providers
 from homeport.fleet.errors import (
     FleetCommandsForbidden,
     FleetNotFound,
@@ -118,8 +119,7 @@ async def put_fleet(
     row = await session.get(Fleet, name)
     if not settings.fleet_admin_commands:
         old = None if row is None else _spec(row)
-        runs = ("command", "working_dir", "environment", "wrapper")
-        if old is None or any(getattr(old, f) != getattr(spec, f) for f in runs):
+        if old is None or _what_runs(old) != _what_runs(spec):
             raise FleetCommandsForbidden()
     now = clock.now()
     data = spec.model_dump(mode="json")
@@ -132,6 +132,13 @@ async def put_fleet(
         return _view(row, Counter()), True
     row.spec, row.updated_at = data, now
     return await get_fleet(session, name), False
+
+
+def _what_runs(spec: FleetSpec) -> tuple[object, ...]:
+    """What only the operator may choose: the programs run here, and the files read to reach a
+    Kubernetes cluster."""
+    cluster = None if spec.agones is None else (spec.agones.kubeconfig, spec.agones.context)
+    return (spec.command, spec.working_dir, spec.environment, spec.wrapper, spec.provider, cluster)
 
 
 async def delete_fleet(session: AsyncSession, name: str) -> None:
@@ -161,8 +168,15 @@ async def list_servers(
 ) -> list[GameServer]:
     query = select(GameServer).order_by(GameServer.created_at)
     if fleet is not None:
-        if await session.get(Fleet, fleet) is None:
+        row = await session.get(Fleet, fleet)
+        if row is None:
             raise FleetNotFound()
+        spec = _spec(row)
+        elsewhere = await providers.for_spec(spec).servers(
+            session, fleet, spec, include_ended=include_ended
+        )
+        if elsewhere is not None:
+            return elsewhere
         query = query.where(GameServer.fleet == fleet)
     if not include_ended:
         query = query.where(GameServer.state.in_([s.value for s in LIVE_STATES]))
@@ -171,6 +185,11 @@ async def list_servers(
 
 async def get_server(session: AsyncSession, fleet: str | None, server_id: uuid.UUID) -> GameServer:
     row = await session.get(GameServer, server_id)
+    if row is None and fleet is not None:
+        fleet_row = await session.get(Fleet, fleet)
+        if fleet_row is not None:
+            spec = _spec(fleet_row)
+            row = await providers.for_spec(spec).server(session, fleet, spec, server_id)
     if row is None or (fleet is not None and row.fleet != fleet):
         raise GameServerNotFound()
     return row

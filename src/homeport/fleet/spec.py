@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from homeport.fleet.agones.spec import AgonesSpec
 from homeport.validators import printable
 
 FLEET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
@@ -101,7 +102,9 @@ class ScalingPolicy(BaseModel):
 class FleetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    provider: Literal["local"] = "local"
+    provider: Literal["local", "agones"] = "local"
+    """`local`: Homeport starts the processes on this machine. `agones`: Agones runs them on
+    Kubernetes (see the `agones` section); `command` and the process settings do not apply."""
     command: Annotated[list[Arg], Field(min_length=1, max_length=64)] = list(REFERENCE_SERVER)
     """Program and arguments; `{port}`, `{server_id}`, `{fleet}` and `{address}` are replaced,
     e.g. `["./server.x86_64", "--headless", "--", "--port", "{port}"]`. A leading `homeport`
@@ -126,6 +129,8 @@ class FleetSpec(BaseModel):
     """Seconds a started server has to register as ready before it counts as unhealthy."""
     key_scopes: Annotated[list[str], Field(max_length=16)] = list(DEFAULT_KEY_SCOPES)
     scaling: ScalingPolicy = ScalingPolicy()
+    agones: AgonesSpec | None = None
+    """Where an `agones` fleet's servers live; required for that provider, refused for others."""
 
     @model_validator(mode="after")
     def _coherent(self) -> FleetSpec:
@@ -137,6 +142,8 @@ class FleetSpec(BaseModel):
         unknown = set(self.key_scopes) - SCOPES
         if unknown:
             raise ValueError(f"unknown key_scopes: {', '.join(sorted(unknown))}")
+        if (self.provider == "agones") != (self.agones is not None):
+            raise ValueError("an `agones` section goes with provider = 'agones', and only there")
         return self
 
     def notice(self, heartbeat_interval: float) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -207,6 +207,44 @@ async def get_account_or_raise(session: AsyncSession, account_id: uuid.UUID) -> 
     if account is None:
         raise PlayerNotFound()
     return account
+
+
+SEARCH_LIMIT = 50
+
+
+async def search_accounts(
+    session: AsyncSession, text: str, *, limit: int = SEARCH_LIMIT
+) -> list[Account]:
+    """Accounts an operator may mean by `text`: its id, its email, or part of the display name
+    (any case). Newest first."""
+    text = text.strip()
+    try:
+        return [account] if (account := await session.get(Account, uuid.UUID(text))) else []
+    except ValueError:
+        pass
+    if not text or not text.isprintable():  # PostgreSQL refuses NUL in a text parameter
+        return []
+    query = (
+        select(Account)
+        .where(
+            or_(
+                Account.email == normalise_email(text),
+                func.lower(Account.display_name).contains(text.lower(), autoescape=True),
+            )
+        )
+        .order_by(Account.created_at.desc(), Account.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+async def display_names(
+    session: AsyncSession, account_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    rows = await session.execute(
+        select(Account.id, Account.display_name).where(Account.id.in_(account_ids))
+    )
+    return {row.id: row.display_name for row in rows}
 
 
 async def set_banned(

@@ -3,6 +3,7 @@ tickets each has searching."""
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from homeport.db.session import retry_on_conflict
 from homeport.matchmaking.errors import QueueNotFound
 from homeport.matchmaking.models import Queue, Ticket
 from homeport.matchmaking.queues import QueueSpec
-from homeport.matchmaking.tickets import ACTIVE
+from homeport.matchmaking.tickets import ACTIVE, TicketState
 from homeport.settings import Settings
 
 
@@ -53,6 +54,31 @@ async def _searching(session: AsyncSession) -> dict[str, int]:
     return {queue: int(count) for queue, count in rows.all()}
 
 
+@dataclass(frozen=True)
+class Waits:
+    """How long a queue's searching tickets have waited so far (seconds)."""
+
+    searching: int
+    oldest: float
+    median: float
+
+
+async def searching_waits(session: AsyncSession, clock: Clock) -> dict[str, Waits]:
+    """Per queue, the waits of tickets still searching (matched ones wait for a server, not for
+    players, so they are left out)."""
+    rows = await session.execute(
+        select(Ticket.queue, Ticket.created_at).where(Ticket.state == TicketState.SEARCHING.value)
+    )
+    now = clock.now()
+    waits: dict[str, list[float]] = {}
+    for queue, created_at in rows.all():
+        waits.setdefault(queue, []).append(max(0.0, (now - created_at).total_seconds()))
+    return {
+        queue: Waits(len(found), max(found), statistics.median(found))
+        for queue, found in waits.items()
+    }
+
+
 async def list_queues(session: AsyncSession) -> list[QueueView]:
     counts = await _searching(session)
     rows = await session.scalars(select(Queue).order_by(Queue.name))
@@ -78,7 +104,7 @@ async def put_queue(
 
 async def delete_queue(session: AsyncSession, clock: Clock, name: str) -> None:
     """Delete a queue; its searching tickets end as cancelled."""
-    from homeport.matchmaking.tickets import TicketState, end
+    from homeport.matchmaking.tickets import end
 
     row = await session.get(Queue, name)
     if row is None:

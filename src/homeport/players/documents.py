@@ -281,6 +281,19 @@ async def document_index(session: AsyncSession, player_id: uuid.UUID) -> list[An
     return rows
 
 
+async def recent_documents(
+    session: AsyncSession, player_id: uuid.UUID, *, limit: int
+) -> list[PlayerDocument]:
+    """The player's most recently written documents, values included (for operators)."""
+    query = (
+        select(PlayerDocument)
+        .where(PlayerDocument.account_id == player_id, PlayerDocument.deleted_at.is_(None))
+        .order_by(PlayerDocument.updated_at.desc(), PlayerDocument.collection, PlayerDocument.key)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
 PURGE_BATCH = 300
 """Tombstones per statement: 3 values each, under old SQLite builds' 999 a statement."""
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -122,15 +122,7 @@ async def register(
         row.lease_expires_at = Lease.of(settings).expiry(now)
     else:
         if old is not None:
-            await emit(
-                session,
-                clock,
-                topic=TOPIC,
-                kind="server.deregistered",
-                subject=str(old.id),
-                data=_event_data(old, reason="replaced"),
-            )
-            await session.execute(delete(Server).where(Server.id == old.id))
+            await _remove(session, clock, old, reason="replaced")
         row = Server(
             id=caller.server_id or uuid.uuid4(),
             key_id=caller.key_id,
@@ -175,6 +167,32 @@ async def get_live(session: AsyncSession, clock: Clock, server_id: uuid.UUID) ->
     return row
 
 
+@dataclass(frozen=True)
+class LiveTotals:
+    """What the registry holds right now: live servers by state, and their players."""
+
+    by_state: dict[str, int]
+    players: int
+
+    @property
+    def servers(self) -> int:
+        return sum(self.by_state.values())
+
+
+async def live_totals(session: AsyncSession, clock: Clock) -> LiveTotals:
+    rows = await session.execute(
+        select(Server.state, func.count(), func.coalesce(func.sum(Server.players), 0))
+        .where(Server.lease_expires_at > clock.now())
+        .group_by(Server.state)
+    )
+    by_state: dict[str, int] = {}
+    players = 0
+    for state, count, playing in rows.all():
+        by_state[state] = int(count)
+        players += int(playing)
+    return LiveTotals(by_state, players)
+
+
 async def deregister(
     session: AsyncSession, clock: Clock, caller: Caller, server_id: uuid.UUID
 ) -> None:
@@ -184,13 +202,18 @@ async def deregister(
         raise ServerNotFound()
     if row.key_id != caller.key_id and not caller.is_admin:
         raise NotServerOwner()
+    await _remove(session, clock, row, reason="deregistered")
+
+
+async def _remove(session: AsyncSession, clock: Clock, row: Server, *, reason: str) -> None:
+    """The entry leaves the list, and the event says why."""
     await emit(
         session,
         clock,
         topic=TOPIC,
         kind="server.deregistered",
         subject=str(row.id),
-        data=_event_data(row, reason="deregistered"),
+        data=_event_data(row, reason=reason),
     )
     await session.execute(delete(Server).where(Server.id == row.id))
 

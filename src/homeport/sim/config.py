@@ -40,6 +40,8 @@ class Config:
     """The world this server keeps and saves (HOMEPORT_WORLD); None: no world."""
     world_save_interval: float = 60.0
     world_backup: Path | None = None
+    agones_sdk_port: int | None = None
+    """The Agones SDK sidecar's REST port (AGONES_SDK_HTTP_PORT), set when Agones runs it."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,6 +90,9 @@ def parse(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Config:
     if not 0 <= port <= 65535 or options.max_players < 1:
         raise ConfigError("--port must be 0..65535 and --max-players at least 1")
     stop_file = environ.get("HOMEPORT_STOP_FILE")
+    sdk_port = environ.get("AGONES_SDK_HTTP_PORT") or None
+    if sdk_port is not None and not (sdk_port.isdigit() and 0 < int(sdk_port) <= 65535):
+        raise ConfigError("AGONES_SDK_HTTP_PORT is not a port number")
     return Config(
         url=url,
         key=key,
@@ -109,4 +114,5 @@ def parse(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Config:
         world=options.world or environ.get("HOMEPORT_WORLD") or None,
         world_save_interval=max(options.world_save_interval, 0.05),
         world_backup=Path(options.world_backup) if options.world_backup else None,
+        agones_sdk_port=int(sdk_port) if sdk_port else None,
     )

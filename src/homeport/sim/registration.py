@@ -40,6 +40,8 @@ class Registration:
         self._on_refused = on_refused
         self.server_id: str | None = None
         self.heartbeat_interval = 30.0
+        self.registered = asyncio.Event()
+        """Set once the registry has listed this server (for Agones' `/ready`)."""
         self.fleet_server_id = fleet_server_id
         """The id the fleet gave this server; the registry's answer is the one to use (for a
         key bound to a fleet server, it is the same)."""
@@ -92,6 +94,7 @@ class Registration:
             log.warning("registration answered without an id, retrying: %s", answer)
             return False
         self.server_id = str(server_id)
+        self.registered.set()
         self._take_interval(answer)
         log.info("registered as %s, heartbeat every %gs", self.server_id, self.heartbeat_interval)
         if self.fleet_server_id and self.fleet_server_id != self.server_id:

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from homeport.sim.agones_sdk import AgonesSdk
 from homeport.sim.backend import Homeport, Problem, Unavailable, WorldCalls
 from homeport.sim.config import Config, ConfigError, parse
 from homeport.sim.match import Match
@@ -73,7 +74,7 @@ class SimServer:
             self._entry,
             self._beat,
             on_drain=self.request_stop,
-            on_allocation=lambda allocation: self.match.allocate(allocation, len(self.players)),
+            on_allocation=self._take_allocation,
             on_refused=self._refused,
             fleet_server_id=config.fleet_server_id,
         )
@@ -85,6 +86,13 @@ class SimServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._connections: set[asyncio.Task[Any]] = set()
         self._saves: set[asyncio.Task[bool]] = set()
+        self.agones: AgonesSdk | None = None
+        if config.agones_sdk_port is not None:
+            self.agones = AgonesSdk(
+                config.agones_sdk_port,
+                on_allocated=self._take_allocation,
+                on_shutdown=self.request_stop,
+            )
         self.world: SimWorld | None = None
         if config.world:
             self.world = SimWorld(WorldCalls(self.homeport, config.world), config.world_backup)
@@ -122,6 +130,8 @@ class SimServer:
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self.request_stop, signum.name)
         log.info("listening on %s:%d as %r", config.bind, self.port, self.name)
+        if self.agones is not None:  # before registering: the address players are given
+            await self.agones.learn_place()
         chores = [
             asyncio.create_task(self.registration.keep()),
             asyncio.create_task(self._watch_stop_file()),
@@ -129,26 +139,37 @@ class SimServer:
         ]
         if self.world:
             chores.append(asyncio.create_task(self.world.keep_saving(config.world_save_interval)))
+        health = [] if not self.agones else self.agones.follow(chores, self.registration.registered)
         try:
             await self._stop.wait()
             for chore in chores:  # no heartbeat may re-register a server on its way out
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
-            return await self._graceful_stop(listener)
+            code = await self._graceful_stop(listener)
+            if self.agones is not None:  # health pings went on until here: Agones waits
+                await self.agones.shutdown()
+            return code
         finally:
-            for chore in chores:
+            for chore in [*chores, *health]:
                 chore.cancel()
+            if self.agones is not None:
+                await self.agones.aclose()
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
             listener.close()
             await self.homeport.aclose()
 
+    def _take_allocation(self, allocation: dict[str, Any]) -> None:
+        """A match for this server, from a heartbeat or from Agones' GameServer watch."""
+        self.match.allocate(allocation, len(self.players))
+
     def _entry(self) -> dict[str, Any]:
         config = self.config
+        address, port = (self.agones.place if self.agones else None) or (config.address, self.port)
         return {
             "name": self.name,
-            "port": self.port,
-            "address": config.address,
+            "port": port,
+            "address": address,
             "map": config.map,
             "mode": config.mode,
             "region": config.region,
