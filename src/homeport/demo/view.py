@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -22,13 +24,22 @@ PLAIN_EVERY = 5.0
 FLEET_STATES = ("starting", "ready", "allocated", "draining", "unhealthy", "crashed")
 
 
+COUNTED = {  # sample name in /metrics → what the view calls it
+    "homeport_validations_total": "validations",
+    "homeport_player_data_saves_total": "saves",
+}
+
+
 class FleetWatch:
-    """The fleet's servers by state, as the admin API reports them."""
+    """What Homeport itself reports: the fleet's servers by state (admin API), and its own
+    counters of validations and saves (`/metrics`), as rates between two polls."""
 
     def __init__(self, http: httpx.AsyncClient, fleet: str) -> None:
         self.http, self.fleet = http, fleet
         self.states: Counter[str] = Counter()
         self.players = 0
+        self.rates: dict[str, float] = {}
+        self._last: tuple[float, Counter[str]] | None = None
 
     async def poll(self) -> None:
         with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
@@ -37,6 +48,24 @@ class FleetWatch:
                 servers: list[dict[str, Any]] = answer.json()["servers"]
                 self.states = Counter(s["state"] for s in servers)
                 self.players = sum(int(s.get("players") or 0) for s in servers)
+            scraped = await self.http.get("/metrics")
+            if scraped.status_code == 200:
+                self._count(scraped.text)
+
+    def _count(self, text: str) -> None:
+        now, totals = time.monotonic(), Counter[str]()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in COUNTED and sample.labels.get("result") == "ok":
+                    totals[COUNTED[sample.name]] += int(sample.value)
+        if self._last is not None and now > self._last[0]:
+            elapsed, before = now - self._last[0], self._last[1]
+            self.rates = {n: (totals[n] - before[n]) / elapsed for n in COUNTED.values()}
+        self._last = (now, totals)
+
+    def rate(self, name: str, fallback: float) -> float:
+        """Homeport's own rate once two scrapes are in, else what the players counted."""
+        return self.rates.get(name, fallback)
 
 
 def table(stats: DemoStats, fleet: FleetWatch, url: str) -> Table:
@@ -50,8 +79,8 @@ def table(stats: DemoStats, fleet: FleetWatch, url: str) -> Table:
         ("players online", f"{stats.online}  (the fleet counts {fleet.players})"),
         ("tickets searching", str(stats.searching)),
         ("matches", str(len(stats.matches))),
-        ("validations/s", f"{stats.rate('joins'):.1f}  ({stats.counts['joins']} joins)"),
-        ("saves/s", f"{stats.rate('saves'):.1f}  ({stats.counts['saves']} saves)"),
+        ("validations/s", f"{fleet.rate('validations', stats.rate('joins')):.1f}"),
+        ("saves/s", f"{fleet.rate('saves', stats.rate('saves')):.1f}"),
         ("players served", str(len(stats.players_served))),
         ("errors", f"[red]{len(stats.errors)}[/red]" if stats.errors else "0"),
         ("dashboard", f"{url}/admin"),
@@ -66,7 +95,8 @@ def line(stats: DemoStats, fleet: FleetWatch) -> str:
     return (
         f"[{stats.elapsed:5.0f} s] servers {servers or '-'} | online {stats.online}"
         f" searching {stats.searching} | matches {len(stats.matches)}"
-        f" | validations/s {stats.rate('joins'):.1f} saves/s {stats.rate('saves'):.1f}"
+        f" | validations/s {fleet.rate('validations', stats.rate('joins')):.1f}"
+        f" saves/s {fleet.rate('saves', stats.rate('saves')):.1f}"
         f" | errors {len(stats.errors)}"
     )
 
