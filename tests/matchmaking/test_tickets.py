@@ -13,6 +13,7 @@ from sqlalchemy import select
 from homeport.clock import FakeClock
 from homeport.fleet import allocation
 from homeport.fleet.models import GameServer
+from homeport.matchmaking.passes import Matchmaker
 from homeport.players.models import PlayerDocument
 from homeport.state import AppState
 from tests.factories import bearer, problem_type
@@ -209,3 +210,49 @@ async def test_queues_are_listed(world: World, client: httpx.AsyncClient) -> Non
     queues = {q["name"]: q for q in listed.json()["queues"]}
     assert queues["duel"]["searching"] == 1
     assert queues["duel"]["spec"] is None
+
+
+class _Died(BaseException):
+    """The leader's process ending abruptly in the middle of a pass."""
+
+
+@pytest.mark.parametrize("dies", ["before allocating", "after allocating"])
+async def test_a_match_left_by_a_dead_leader_is_finished_by_the_next(
+    world: World, monkeypatch: pytest.MonkeyPatch, dies: str
+) -> None:
+    """A leader that claimed a match's tickets and died before settling it leaves the match
+    allocating and its tickets matched; the next leader's pass finishes it — with the server
+    the fleet had already allocated to that match, if any, and no second one."""
+    servers = dict(await world.servers(2))
+    ann, bob = await world.player(), await world.player()
+    tickets = [(await world.ticket(p)).json() for p in (ann, bob)]
+    real = allocation.allocate
+
+    async def dying(*args: Any, **kwargs: Any) -> allocation.Allocated:
+        if dies == "after allocating":
+            await real(*args, **kwargs)
+        raise _Died
+
+    monkeypatch.setattr(allocation, "allocate", dying)
+    with pytest.raises(_Died):
+        await world.run_pass()
+    stuck = [await world.read(p, t["id"]) for p, t in zip((ann, bob), tickets, strict=True)]
+    assert {t["state"] for t in stuck} == {"matched"}
+    async with world.state.sessions() as session:
+        given = [s.id for s in await session.scalars(select(GameServer)) if s.allocation]
+    assert len(given) == (1 if dies == "after allocating" else 0)
+
+    monkeypatch.setattr(allocation, "allocate", real)
+    successor = Matchmaker(world.state.settings, world.state.clock, world.state.sessions)
+    report = await successor.run_pass()
+    assert (report.recovered, report.allocated) == (1, 1)
+    seen = [await world.read(p, t["id"]) for p, t in zip((ann, bob), tickets, strict=True)]
+    assert {t["state"] for t in seen} == {"allocated"}
+    assert {t["match_id"] for t in seen} == {stuck[0]["match_id"]}
+    assert seen[0]["server"]["id"] in servers
+    async with world.state.sessions() as session:
+        allocated = [s.id for s in await session.scalars(select(GameServer)) if s.allocation]
+    assert len(allocated) == 1, "one server for the match, never two"
+    if dies == "after allocating":
+        assert allocated == given
+    assert (await successor.run_pass()).recovered == 0

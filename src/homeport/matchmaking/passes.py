@@ -43,6 +43,7 @@ class PassReport:
     failed: int = 0
     abandoned: int = 0
     timed_out: int = 0
+    recovered: int = 0
     searching: dict[str, int] = field(default_factory=dict)
 
 
@@ -63,9 +64,55 @@ class Matchmaker:
                 (q.name, QueueSpec.model_validate(q.spec))
                 for q in await session.scalars(select(Queue))
             ]
+        await self._recover(dict(queues), report)
         for name, spec in queues:
             await self._queue_pass(name, spec, report)
         return report
+
+    async def _recover(self, specs: dict[str, QueueSpec], report: PassReport) -> None:
+        """Matches still allocating when a pass starts were left by a leader that died between
+        claiming their tickets and settling them (a pass waits for its own allocations): finish
+        them — with the server already allocated to the match if there is one, else a new one."""
+        async with self.sessions() as session:
+            orphans = list(await session.scalars(select(Match).where(Match.state == "allocating")))
+        for match in orphans:
+            spec = specs.get(match.queue)
+            if spec is None:
+                await self._failed(QueueSpec(fleet=match.fleet), match, "the queue is gone")
+                report.failed += 1
+                continue
+            found = await self._allocated_before(match)
+            outcome = (
+                await self._settle(match, found)
+                if found is not None
+                else await self._allocate(spec, match)
+            )
+            report.recovered += 1
+            report.allocated += outcome == "allocated"
+
+    async def _allocated_before(self, match: Match) -> allocation.Allocated | None:
+        """The server the fleet already allocated to this match, if the answer was lost."""
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(GameServer).where(
+                    GameServer.fleet == match.fleet,
+                    GameServer.allocated_at >= match.created_at,
+                )
+            )
+            for row in rows:
+                given = row.allocation or {}
+                if given.get("match_id") == str(match.id) and row.port is not None:
+                    return allocation.Allocated(
+                        server_id=row.id,
+                        fleet=row.fleet,
+                        address=row.address,
+                        port=row.port,
+                        region=row.region,
+                        version=row.version,
+                        labels=row.labels,
+                        allocation=given,
+                    )
+        return None
 
     async def _expire(self) -> int:
         async with unit_of_work(self.sessions) as session:
@@ -194,6 +241,9 @@ class Matchmaker:
         async with unit_of_work(self.sessions) as session:
             row = await session.get(Match, match.id, with_for_update=True)
             assert row is not None
+            if row.state != "allocating":  # settled meanwhile by another pass: not twice
+                await self._release(session, found.server_id, match)
+                return "abandoned"
             tickets = await self._locked_tickets(session, match)
             whole = all(
                 t.state == TicketState.MATCHED.value and t.match_id == match.id for t in tickets
@@ -206,24 +256,30 @@ class Matchmaker:
                     observe_match(ticket.queue, ticket.created_at, now)
                 return "allocated"
             # A player cancelled meanwhile: no half matches. The others search again, and the
-            # server, which nobody will join, is let go.
+            # server is let go.
             row.state, row.reason = "abandoned", "a ticket was cancelled during allocation"
             for ticket in tickets:
                 if ticket.state == TicketState.MATCHED.value and ticket.match_id == match.id:
                     ticket.state, ticket.match_id, ticket.updated_at = "searching", None, now
                     await announce(session, self.clock, ticket)
-            server = await session.get(GameServer, found.server_id)
-            if server is not None:
-                await fleet_service.request_drain(
-                    session, self.clock, server, reason=f"match {match.id} abandoned"
-                )
+            await self._release(session, found.server_id, match)
         return "abandoned"
+
+    async def _release(self, session: AsyncSession, server_id: uuid.UUID, match: Match) -> None:
+        """The server, which nobody will join, is let go."""
+        server = await session.get(GameServer, server_id)
+        if server is not None:
+            await fleet_service.request_drain(
+                session, self.clock, server, reason=f"match {match.id} abandoned"
+            )
 
     async def _failed(self, spec: QueueSpec, match: Match, reason: str) -> None:
         now = self.clock.now()
         async with unit_of_work(self.sessions) as session:
             row = await session.get(Match, match.id, with_for_update=True)
             assert row is not None
+            if row.state != "allocating":  # settled meanwhile by another pass
+                return
             row.state, row.reason = "failed", f"allocation failed: {reason}"[:200]
             for ticket in await self._locked_tickets(session, match):
                 if ticket.state != TicketState.MATCHED.value or ticket.match_id != match.id:
