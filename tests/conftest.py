@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from homeport.app import create_app
 from homeport.clock import FakeClock
@@ -47,6 +48,21 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.chdir(tmp_path)
 
 
+async def _database_of_its_own(url: str, name: str) -> str:
+    """Parallel workers each truncate and migrate a database, so each gets its own in the one
+    cluster; advisory locks and LISTEN channels are per database, so they do not meet either."""
+    base = make_url(url)
+    connection = await asyncpg.connect(
+        base.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
@@ -54,6 +70,10 @@ def postgres_url() -> str:
         if os.environ.get(REQUIRE_POSTGRES_ENV):
             pytest.fail(f"{POSTGRES_ENV} is not set but PostgreSQL is required")
         pytest.skip("PostgreSQL not available: run the suite with scripts/test")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        database = make_url(url).database or "homeport_test"
+        return asyncio.run(_database_of_its_own(url, f"{database}_{worker}"))
     return url
 
 

@@ -55,6 +55,7 @@ async def kill_lock_holder(settings: Settings, name: str) -> None:
     try:
         killed = await connection.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1 AND granted",
             key >> 32,
             key & 0xFFFF_FFFF,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -45,24 +46,47 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
 
 
 class LiveServer:
-    def __init__(self, env: dict[str, str]) -> None:
+    """`homeport serve` on a free port. Its output is piped, or written to `log` when the test
+    reads it (a pipe nobody reads would block a chatty server)."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        serve_args: tuple[str, ...] = (),
+        log: Path | None = None,
+        stop_timeout: float = 20,
+    ) -> None:
         self.env = env
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.serve_args = serve_args
+        self.log = log
+        self.stop_timeout = stop_timeout
         self.process: subprocess.Popen[str] | None = None
 
-    def start(self) -> LiveServer:
-        self.process = subprocess.Popen(
-            [*HOMEPORT, "serve", "--port", str(self.port)],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def _output(self) -> str:
+        if self.log is not None:
+            return self.log.read_text()
+        assert self.process is not None
+        assert self.process.stdout is not None
+        return self.process.stdout.read()
+
+    def start(self) -> Self:
+        command = [*HOMEPORT, "serve", "--port", str(self.port), *self.serve_args]
+        if self.log is None:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        else:
+            with self.log.open("wb") as log:
+                self.process = subprocess.Popen(
+                    command, env=self.env, stdout=subprocess.DEVNULL, stderr=log, text=True
+                )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"homeport serve exited:\n{self.process.stdout.read()}")  # type: ignore[union-attr]
+                raise AssertionError(f"homeport serve exited:\n{self._output()}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
@@ -75,7 +99,7 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -99,6 +99,7 @@ async def leader_of(
             port = await connection.fetchval(
                 "SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
                 " WHERE l.locktype = 'advisory' AND l.classid::bigint = $1"
+                " AND a.datname = current_database()"
                 " AND l.objid::bigint = $2 AND l.objsubid = 1 AND l.granted",
                 key >> 32,
                 key & 0xFFFF_FFFF,

@@ -270,7 +270,7 @@ async def test_the_listener_comes_back_and_reads_the_gap(
         async with writer.engine.connect() as conn:
             await conn.exec_driver_sql(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'homeport-events'"
+                " WHERE application_name = 'homeport-events' AND datname = current_database()"
             )
         await wait_until(lambda: "lost the events connection" in caplog.text)
         # Committed during the reconnect delay: only reading the table back delivers it.

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,47 +15,19 @@ import httpx
 import pytest
 
 from homeport.observability import multiprocess
-from tests.e2e.live import HOMEPORT, cli, environment, free_port
+from tests.e2e.live import LiveServer, cli, environment, free_port
 from tests.observability.scraping import Samples, parse, value
 
 pytestmark = pytest.mark.e2e
 VALID, REFUSED = 20, 10
 
 
-class Instance:
+class Instance(LiveServer):
+    """Two workers and a fleet agent: a graceful stop takes longer than a bare serve's."""
+
     def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(env, serve_args=("--workers", "2"), log=logs, stop_timeout=60)
         self.logs = logs
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Instance:
-        with self.logs.open("wb") as errors:
-            self.process = subprocess.Popen(
-                [*HOMEPORT, "serve", "--port", str(self.port), "--workers", "2"],
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.logs.read_text()
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("homeport serve did not become healthy in 30 s")
-
-    def stop(self) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
 
     def scrape(self) -> Samples:
         answer = httpx.get(self.url + "/metrics", timeout=10)
