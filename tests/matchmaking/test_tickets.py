@@ -139,6 +139,35 @@ async def test_a_cancel_during_allocation_abandons_the_match_and_frees_the_serve
     assert server.state == "draining"
 
 
+async def test_an_abandoned_match_whose_server_already_crashed_still_settles(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is left to let go: the abandonment must not fail on the ended server, which
+    would roll the pass back and leave the other player's ticket matched."""
+    ((server_id, _),) = await world.servers(1)
+    ann, bob = await world.player(), await world.player()
+    tickets = [(await world.ticket(p)).json() for p in (ann, bob)]
+    real = allocation.allocate
+
+    async def crash_and_cancel(*args: Any, **kwargs: Any) -> allocation.Allocated:
+        found = await real(*args, **kwargs)
+        async with world.state.sessions.begin() as session:
+            server = await session.get(GameServer, uuid.UUID(server_id))
+            assert server is not None
+            server.state, server.reason = "crashed", "exited with signal 9"
+        answer = await world.client.delete(
+            f"/v1/matchmaking/tickets/{tickets[0]['id']}", headers=bearer(ann["access_token"])
+        )
+        assert answer.status_code == 200, answer.text
+        return found
+
+    monkeypatch.setattr(allocation, "allocate", crash_and_cancel)
+    report = await world.run_pass()
+    assert report.abandoned == 1, report
+    bob_ticket = await world.read(bob, tickets[1]["id"])
+    assert (bob_ticket["state"], bob_ticket["match_id"]) == ("searching", None)
+
+
 async def test_tickets_time_out(world: World, clock: FakeClock) -> None:
     ann = await world.player()
     ticket = (await world.ticket(ann)).json()

@@ -34,3 +34,11 @@ class FleetCommandsForbidden(Forbidden):
 class ServerNotDrainable(Conflict):
     slug = "server-not-drainable"
     title = "This server has already ended"
+
+
+class ServerNotReachable(Conflict):
+    slug = "server-not-reachable"
+    title = (
+        "This server has no live registry entry to hear a drain request; its orchestrator ends"
+        " it (under Agones, the game server's SDK Shutdown)"
+    )

@@ -101,7 +101,13 @@ async def get_server(
     "/v1/fleets/{fleet}/servers/{server_id}/drain",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=GameServerOut,
-    responses=problems(*KEY_ERRORS, e.GameServerNotFound, e.ServerNotDrainable),
+    responses=problems(
+        *KEY_ERRORS,
+        e.GameServerNotFound,
+        e.ServerNotDrainable,
+        e.ServerNotReachable,
+        *CLUSTER_ERRORS,
+    ),
     openapi_extra=FLEET_SECURITY,
 )
 async def drain_server(
@@ -113,7 +119,8 @@ async def drain_server(
 ) -> GameServerOut:
     """Ask the server to finish: `"action": "drain"` in its next heartbeat answer, SIGTERM
     after the fleet's notice, SIGKILL after its grace period. Its players are not cut off
-    before it has had its chance to save them."""
+    before it has had its chance to save them. An Agones GameServer hears it through its
+    registry entry and stops itself; one with no live entry is a 409."""
     row = await service.get_server(session, fleet, server_id)
     reason = f"drained by {caller.name}"
     return GameServerOut.of(await service.request_drain(session, state.clock, row, reason=reason))

@@ -22,6 +22,7 @@ from homeport.fleet.errors import (
     FleetNotFound,
     GameServerNotFound,
     ServerNotDrainable,
+    ServerNotReachable,
 )
 from homeport.fleet.models import Fleet, GameServer
 from homeport.fleet.spec import ENDED_STATES, LIVE_STATES, FleetSpec, ScalingPolicy
@@ -199,7 +200,19 @@ async def request_drain(
     session: AsyncSession, clock: Clock, row: GameServer, *, reason: str
 ) -> GameServer:
     """Ask a server to finish: it sees `"action": "drain"` in its next heartbeat answer; the
-    agent sends SIGTERM after the fleet's notice and SIGKILL after its grace period."""
+    agent sends SIGTERM after the fleet's notice and SIGKILL after its grace period. Another
+    provider's server (an Agones GameServer, never stored here) hears it the same way, through
+    the registry entry it was listed with, and stops itself; with no entry, nothing would."""
+    if row.provider != "local":
+        told = await session.execute(
+            update(Server)
+            .where(Server.id == row.id, Server.lease_expires_at > clock.now())
+            .values(directive={**DRAIN, "allocation": (row.allocation or None)})
+        )
+        if told.rowcount != 1:  # type: ignore[attr-defined]
+            raise ServerNotReachable()
+        row.state, row.reason = S.DRAINING.value, reason
+        return row
     state = S(row.state)
     if state in ENDED_STATES:
         raise ServerNotDrainable()
@@ -214,3 +227,17 @@ async def request_drain(
         .values(directive={**DRAIN, "allocation": (row.allocation or None)})
     )
     return row
+
+
+async def release(
+    session: AsyncSession, clock: Clock, server_id: uuid.UUID, *, reason: str
+) -> None:
+    """Let go of an allocated server nobody will join. A local one is drained like any other.
+    Another provider's (an Agones GameServer) has no row here: its registry entry, which the
+    allocation named, is the one way to reach it; it drains, and its SDK Shutdown lets Agones
+    replace it. Without either, the server would stay allocated to a match that never starts."""
+    row = await session.get(GameServer, server_id)
+    if row is None:
+        await session.execute(update(Server).where(Server.id == server_id).values(directive=DRAIN))
+    elif S(row.state) not in ENDED_STATES:  # one that already ended needs nothing
+        await request_drain(session, clock, row, reason=reason)

@@ -266,12 +266,9 @@ class Matchmaker:
         return "abandoned"
 
     async def _release(self, session: AsyncSession, server_id: uuid.UUID, match: Match) -> None:
-        """The server, which nobody will join, is let go."""
-        server = await session.get(GameServer, server_id)
-        if server is not None:
-            await fleet_service.request_drain(
-                session, self.clock, server, reason=f"match {match.id} abandoned"
-            )
+        await fleet_service.release(
+            session, self.clock, server_id, reason=f"match {match.id} abandoned"
+        )
 
     async def _failed(self, spec: QueueSpec, match: Match, reason: str) -> None:
         now = self.clock.now()

@@ -4,10 +4,12 @@ GameServerAllocation, with the match and its players on the GameServer's annotat
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
+from homeport.fleet import allocation
 from homeport.fleet.spec import FleetSpec
 from homeport.matchmaking import queue_admin
 from homeport.matchmaking.passes import Matchmaker
@@ -90,3 +92,46 @@ async def test_no_game_server_sends_the_tickets_back_to_searching(
     report = await Matchmaker(state.settings, state.clock, state.sessions).run_pass()
     assert (report.proposed, report.allocated, report.failed) == (1, 0, 1), report
     assert len(kube.of("gsa")) == 1
+
+
+async def test_an_abandoned_match_lets_its_game_server_go(
+    kube: FakeKube,
+    client: httpx.AsyncClient,
+    state: AppState,
+    admin: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A player cancels while the GameServer is being allocated: nobody will join it, so it is
+    told to drain through its registry entry (it then shuts down through its SDK, and Agones
+    replaces it) instead of staying Allocated to a match that never starts."""
+    await queue_admin.store_configured(state.sessions, state.clock, state.settings)
+    kube.add_game_server(AGONES_FLEET, name="duel-2", address="203.0.113.21", port=7502)
+    key = await registry_key(state)
+    entry = await register_server(client, key, address="203.0.113.21", port=7502, state="ready")
+    players = [await _player(client, n) for n in (5, 6)]
+    tickets = []
+    for player in players:
+        answer = await client.post(
+            "/v1/matchmaking/tickets", json={"queue": "duel"}, headers=bearer(player["token"])
+        )
+        tickets.append(answer.json()["id"])
+    real = allocation.allocate
+
+    async def cancel_first(*args: Any, **kwargs: Any) -> allocation.Allocated:
+        found = await real(*args, **kwargs)
+        answer = await client.delete(
+            f"/v1/matchmaking/tickets/{tickets[0]}", headers=bearer(players[0]["token"])
+        )
+        assert answer.status_code == 200, answer.text
+        return found
+
+    monkeypatch.setattr(allocation, "allocate", cancel_first)
+    report = await Matchmaker(state.settings, state.clock, state.sessions).run_pass()
+    assert report.abandoned == 1, report
+    assert kube.game_servers[("default", "duel-2")]["status"]["state"] == "Allocated"
+    beat = await client.put(
+        f"/v1/servers/{entry['server_id']}/heartbeat", json={}, headers=bearer(key)
+    )
+    assert beat.status_code == 200, beat.text
+    assert beat.json()["action"] == "drain", beat.json()
+    assert beat.json()["allocation"] is None
