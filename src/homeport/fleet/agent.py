@@ -52,6 +52,7 @@ class FleetAgent:
         self.leadership = Leadership(settings, "fleet-agent")
         self.passes = 0
         self._wake = asyncio.Event()
+        self._fleets_shrinking: dict[str, datetime] = {}  # Agones Fleets wanting fewer
 
     def wake(self) -> None:
         """Run the next pass now rather than after the interval."""
@@ -173,7 +174,7 @@ class FleetAgent:
         if clusters:  # sized where their servers run; the Kubernetes client loads only then
             from homeport.fleet.agones.scaling import size_fleets
 
-            await size_fleets(clusters)
+            await size_fleets(clusters, self.clock.now(), self._fleets_shrinking)
 
     def _autoscale(
         self,

@@ -58,13 +58,43 @@ async def test_replicas_mode_patches_the_fleet_scale_to_in_use_plus_buffer(
     assert fleet_replicas(kube) == 5, "never beyond max_servers"
 
 
-async def test_replicas_mode_scales_an_idle_fleet_down_to_its_floor(
-    kube: FakeKube, agent: FleetAgent, state: AppState
+async def test_replicas_mode_scales_an_idle_fleet_down_after_the_delay(
+    kube: FakeKube, agent: FleetAgent, clock: FakeClock, state: AppState
 ) -> None:
+    assert state.settings.fleets["arena"].scaling.scale_down_delay == 60
     kube.add_fleet(AGONES_FLEET, replicas=8)
     await agent.reconcile()
+    clock.advance(59)
+    await agent.reconcile()
+    assert fleet_replicas(kube) == 8, "not before it has wanted fewer for scale_down_delay"
+    clock.advance(1)
+    await agent.reconcile()
     assert fleet_replicas(kube) == 2, "buffer 2 over nothing in use"
-    assert state.settings.fleets["arena"].agones is not None
+
+
+async def test_a_lull_shorter_than_the_delay_keeps_the_servers(
+    kube: FakeKube, agent: FleetAgent, clock: FakeClock
+) -> None:
+    kube.add_fleet(AGONES_FLEET, replicas=5)
+    busy = [kube.add_game_server(AGONES_FLEET, state="Allocated") for _ in range(3)]
+    await agent.reconcile()
+    assert fleet_replicas(kube) == 5, "3 in use + buffer 2"
+    for server in busy:  # the wave's matches end
+        kube.game_servers.pop(("default", server["metadata"]["name"]))
+    await agent.reconcile()
+    clock.advance(50)
+    wave = [kube.add_game_server(AGONES_FLEET, state="Allocated") for _ in range(3)]
+    await agent.reconcile()  # the next wave came within the delay
+    for server in wave:
+        kube.game_servers.pop(("default", server["metadata"]["name"]))
+    clock.advance(10)
+    await agent.reconcile()  # a new lull: its own delay, not the first one's
+    clock.advance(50)
+    await agent.reconcile()
+    assert kube.of("scale") == [], "no lull lasted scale_down_delay"
+    clock.advance(10)
+    await agent.reconcile()
+    assert fleet_replicas(kube) == 2
 
 
 async def test_autoscaler_mode_never_writes_the_fleet(kube: FakeKube, agent: FleetAgent) -> None:

@@ -1,11 +1,14 @@
 """Sizing an Agones Fleet from Homeport's scaling policy, for fleets whose `agones.scaling` is
 `replicas`. Agones only removes Ready GameServers when replicas go down, so an allocated one
-is never cut short; `scale_down_delay` does not apply (there is no per-server idle time to
-read), and a FleetAutoscaler must not own the same Fleet."""
+is never cut short. There is no per-server idle time to read, so `scale_down_delay` applies to
+the Fleet: it shrinks only once it has wanted fewer servers for that long, so a lull between
+two waves of matches does not tear down servers the next wave needs. A FleetAutoscaler must
+not own the same Fleet."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from homeport.errors import HomeportError
@@ -29,27 +32,38 @@ def in_use(items: list[dict[str, Any]]) -> int:
     return count
 
 
-async def sync_replicas(spec: FleetSpec) -> int | None:
-    """Patch the Fleet's replicas to what the policy wants; the new value, or None when it
-    already had it (or a FleetAutoscaler owns it)."""
+async def sync_replicas(
+    spec: FleetSpec, now: datetime, lower_since: dict[str, datetime]
+) -> int | None:
+    """Patch the Fleet's replicas to what the policy wants, at once upwards and downwards after
+    `scale_down_delay` (`lower_since`: since when each Fleet has wanted fewer); the new value,
+    or None when it kept its size (or a FleetAutoscaler owns it)."""
     agones = spec.agones
     if agones is None or agones.scaling != "replicas":
         return None
     wanted = autoscaler.target(spec.scaling, in_use(await cluster.list_game_servers(agones)))
-    fleet = await cluster.get_fleet(agones)
-    if (fleet.get("spec") or {}).get("replicas") == wanted:
+    current = ((await cluster.get_fleet(agones)).get("spec") or {}).get("replicas")
+    name = f"{agones.namespace}/{agones.fleet}"
+    delay = 0.0 if spec.scaling.replicas is not None else spec.scaling.scale_down_delay
+    shrinking = isinstance(current, int) and wanted < current
+    if shrinking and (now - lower_since.setdefault(name, now)).total_seconds() < delay:
+        return None
+    lower_since.pop(name, None)  # growing, steady, or shrinking now: a later lull starts anew
+    if current == wanted:
         return None
     await cluster.scale_fleet(agones, wanted)
     return wanted
 
 
-async def size_fleets(specs: list[FleetSpec]) -> None:
+async def size_fleets(
+    specs: list[FleetSpec], now: datetime, lower_since: dict[str, datetime]
+) -> None:
     """The fleet agent's pass over Agones fleets; a cluster that does not answer costs the
     others nothing."""
     for spec in specs:
         assert spec.agones is not None
         try:
-            replicas = await sync_replicas(spec)
+            replicas = await sync_replicas(spec, now, lower_since)
         except HomeportError as exc:
             log.warning("Agones Fleet %s: cannot size it: %s", spec.agones.fleet, exc)
             continue
