@@ -6,6 +6,7 @@ only change what the database says should be, in the caller's transaction.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from homeport.clock import Clock
 from homeport.db.session import retry_on_conflict
-from homeport.errors import Conflict
+from homeport.errors import Conflict, Unavailable
 from homeport.fleet import providers
 from homeport.fleet.errors import (
     FleetCommandsForbidden,
@@ -31,6 +32,7 @@ from homeport.registry.models import Server
 from homeport.settings import Settings
 
 DRAIN = {"action": "drain"}
+log = logging.getLogger("homeport.fleet")
 
 
 class FleetNotEmpty(Conflict):
@@ -96,6 +98,27 @@ async def _counts(session: AsyncSession, names: list[str]) -> dict[str, Counter[
     return counts
 
 
+async def _counted_elsewhere(
+    session: AsyncSession, rows: list[Fleet], counts: dict[str, Counter[str]]
+) -> None:
+    """Servers that are no rows here (an Agones Fleet's GameServers) are counted where they
+    run. A cluster that does not answer leaves its fleet's counts empty instead of failing the
+    listing: the fleet must stay listable, and its definition fixable, while it is down."""
+    for row in rows:
+        spec = _spec(row)
+        if spec.provider == "local":
+            continue
+        try:
+            found = await providers.for_spec(spec).servers(
+                session, row.name, spec, include_ended=False
+            )
+        except Unavailable as exc:
+            log.warning("fleet %s: cannot count its servers: %s", row.name, exc.detail)
+            continue
+        if found is not None:
+            counts[row.name] = Counter(server.state for server in found)
+
+
 def _view(row: Fleet, counts: Counter[str]) -> FleetView:
     return FleetView(row.name, _spec(row), row.source, dict(counts), row.crash_streak)
 
@@ -103,6 +126,7 @@ def _view(row: Fleet, counts: Counter[str]) -> FleetView:
 async def list_fleets(session: AsyncSession) -> list[FleetView]:
     rows = list(await session.scalars(select(Fleet).order_by(Fleet.name)))
     counts = await _counts(session, [row.name for row in rows])
+    await _counted_elsewhere(session, rows, counts)
     return [_view(row, counts[row.name]) for row in rows]
 
 
@@ -110,7 +134,9 @@ async def get_fleet(session: AsyncSession, name: str) -> FleetView:
     row = await session.get(Fleet, name)
     if row is None:
         raise FleetNotFound()
-    return _view(row, (await _counts(session, [name]))[name])
+    counts = await _counts(session, [name])
+    await _counted_elsewhere(session, [row], counts)
+    return _view(row, counts[name])
 
 
 async def put_fleet(

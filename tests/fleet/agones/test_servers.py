@@ -50,3 +50,26 @@ async def test_game_servers_are_listed_with_their_states_address_and_port(
     )
     assert missing.status_code == 404
     assert problem_type(missing) == "game-server-not-found"
+
+
+async def test_the_fleet_counts_its_game_servers_by_state(
+    kube: FakeKube, client: httpx.AsyncClient, admin: str
+) -> None:
+    kube.add_game_server(AGONES_FLEET, name="r1", state="Ready", port=7411)
+    kube.add_game_server(AGONES_FLEET, name="r2", state="Ready", port=7412)
+    kube.add_game_server(AGONES_FLEET, name="a1", state="Allocated", port=7413)
+    kube.add_game_server(AGONES_FLEET, name="s1", state="Scheduled", port=7414)
+    kube.add_game_server("another-fleet", name="x1", state="Ready", port=7415)
+    counts = {"ready": 2, "allocated": 1, "starting": 1}
+    one = await client.get("/v1/fleets/arena", headers=bearer(admin))
+    assert one.status_code == 200, one.text
+    assert one.json()["servers"] == counts
+    listed = await client.get("/v1/fleets", headers=bearer(admin))
+    assert {f["name"]: f["servers"] for f in listed.json()["fleets"]} == {"arena": counts}
+
+    kube.forbidden.add("list_gs")  # the cluster stops answering: the fleet is still listed
+    listed = await client.get("/v1/fleets", headers=bearer(admin))
+    assert listed.status_code == 200, listed.text
+    assert {f["name"]: f["servers"] for f in listed.json()["fleets"]} == {"arena": {}}
+    one = await client.get("/v1/fleets/arena", headers=bearer(admin))
+    assert (one.status_code, one.json()["servers"]) == (200, {})
