@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from homeport.clock import FakeClock
 from homeport.fleet import allocation
@@ -110,23 +112,39 @@ async def test_a_failed_allocation_returns_the_tickets_then_fails_them(world: Wo
     assert "no-server-available" in final[0]["reason"] or "No ready server" in final[0]["reason"]
 
 
+def cancel_during_allocation(
+    monkeypatch: pytest.MonkeyPatch,
+    world: World,
+    player: dict[str, Any],
+    ticket_id: str,
+    *,
+    before: Callable[[AsyncSession], Awaitable[None]] | None = None,
+) -> None:
+    """The player cancels right after the pass allocated the match's server (after `before`
+    changed the database, in a transaction of its own)."""
+    real = allocation.allocate
+
+    async def allocate_then_cancel(*args: Any, **kwargs: Any) -> allocation.Allocated:
+        found = await real(*args, **kwargs)
+        if before is not None:
+            async with world.state.sessions.begin() as session:
+                await before(session)
+        answer = await world.client.delete(
+            f"/v1/matchmaking/tickets/{ticket_id}", headers=bearer(player["access_token"])
+        )
+        assert answer.status_code == 200, answer.text
+        return found
+
+    monkeypatch.setattr(allocation, "allocate", allocate_then_cancel)
+
+
 async def test_a_cancel_during_allocation_abandons_the_match_and_frees_the_server(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ((server_id, _),) = await world.servers(1)
     ann, bob = await world.player(), await world.player()
     tickets = [(await world.ticket(p)).json() for p in (ann, bob)]
-    real = allocation.allocate
-
-    async def cancel_first(*args: Any, **kwargs: Any) -> allocation.Allocated:
-        found = await real(*args, **kwargs)
-        answer = await world.client.delete(
-            f"/v1/matchmaking/tickets/{tickets[0]['id']}", headers=bearer(ann["access_token"])
-        )
-        assert answer.status_code == 200, answer.text
-        return found
-
-    monkeypatch.setattr(allocation, "allocate", cancel_first)
+    cancel_during_allocation(monkeypatch, world, ann, tickets[0]["id"])
     report = await world.run_pass()
     assert report.abandoned == 1
     assert (await world.read(ann, tickets[0]["id"]))["state"] == "cancelled"
@@ -147,21 +165,13 @@ async def test_an_abandoned_match_whose_server_already_crashed_still_settles(
     ((server_id, _),) = await world.servers(1)
     ann, bob = await world.player(), await world.player()
     tickets = [(await world.ticket(p)).json() for p in (ann, bob)]
-    real = allocation.allocate
 
-    async def crash_and_cancel(*args: Any, **kwargs: Any) -> allocation.Allocated:
-        found = await real(*args, **kwargs)
-        async with world.state.sessions.begin() as session:
-            server = await session.get(GameServer, uuid.UUID(server_id))
-            assert server is not None
-            server.state, server.reason = "crashed", "exited with signal 9"
-        answer = await world.client.delete(
-            f"/v1/matchmaking/tickets/{tickets[0]['id']}", headers=bearer(ann["access_token"])
-        )
-        assert answer.status_code == 200, answer.text
-        return found
+    async def crash(session: AsyncSession) -> None:
+        server = await session.get(GameServer, uuid.UUID(server_id))
+        assert server is not None
+        server.state, server.reason = "crashed", "exited with signal 9"
 
-    monkeypatch.setattr(allocation, "allocate", crash_and_cancel)
+    cancel_during_allocation(monkeypatch, world, ann, tickets[0]["id"], before=crash)
     report = await world.run_pass()
     assert report.abandoned == 1, report
     bob_ticket = await world.read(bob, tickets[1]["id"])

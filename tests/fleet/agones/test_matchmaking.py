@@ -39,14 +39,11 @@ async def _player(client: httpx.AsyncClient, number: int) -> dict[str, str]:
     return {"token": body["access_token"], "id": body["player"]["id"]}
 
 
-async def test_a_match_gets_an_agones_game_server_with_the_match_annotated(
-    kube: FakeKube, client: httpx.AsyncClient, state: AppState, admin: str
-) -> None:
-    await queue_admin.store_configured(state.sessions, state.clock, state.settings)
-    kube.add_game_server(AGONES_FLEET, name="duel-1", port=7501)
-    key = await registry_key(state)  # the fleet's shared key, from its Secret
-    entry = await register_server(client, key, address="203.0.113.20", port=7501, state="ready")
-    players = [await _player(client, n) for n in (1, 2)]
+async def _queued(
+    client: httpx.AsyncClient, *numbers: int
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Players, each with a ticket in the duel queue."""
+    players = [await _player(client, n) for n in numbers]
     tickets = []
     for player in players:
         answer = await client.post(
@@ -54,6 +51,17 @@ async def test_a_match_gets_an_agones_game_server_with_the_match_annotated(
         )
         assert answer.status_code == 201, answer.text
         tickets.append(answer.json()["id"])
+    return players, tickets
+
+
+async def test_a_match_gets_an_agones_game_server_with_the_match_annotated(
+    kube: FakeKube, client: httpx.AsyncClient, state: AppState, admin: str
+) -> None:
+    await queue_admin.store_configured(state.sessions, state.clock, state.settings)
+    kube.add_game_server(AGONES_FLEET, name="duel-1", port=7501)
+    key = await registry_key(state)  # the fleet's shared key, from its Secret
+    entry = await register_server(client, key, address="203.0.113.20", port=7501, state="ready")
+    players, tickets = await _queued(client, 1, 2)
 
     report = await Matchmaker(state.settings, state.clock, state.sessions).run_pass()
     assert (report.proposed, report.allocated) == (1, 1), report
@@ -108,13 +116,7 @@ async def test_an_abandoned_match_lets_its_game_server_go(
     kube.add_game_server(AGONES_FLEET, name="duel-2", address="203.0.113.21", port=7502)
     key = await registry_key(state)
     entry = await register_server(client, key, address="203.0.113.21", port=7502, state="ready")
-    players = [await _player(client, n) for n in (5, 6)]
-    tickets = []
-    for player in players:
-        answer = await client.post(
-            "/v1/matchmaking/tickets", json={"queue": "duel"}, headers=bearer(player["token"])
-        )
-        tickets.append(answer.json()["id"])
+    players, tickets = await _queued(client, 5, 6)
     real = allocation.allocate
 
     async def cancel_first(*args: Any, **kwargs: Any) -> allocation.Allocated:
