@@ -1,9 +1,11 @@
-"""kill -9 under load: every write that was answered 2xx is still there after a restart, and
-retrying an inventory grant whose answer was lost never applies it twice."""
+"""kill -9 under load: every write that was answered 2xx is still there after a restart (player
+documents, heartbeats, and world snapshots with their chunks' bytes), and retrying an
+inventory grant whose answer was lost never applies it twice."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 import subprocess
@@ -69,14 +71,20 @@ async def _load(url: str, key: str, players: list[str], servers: list[str]) -> d
                 server_errors.append(f"{r.request.method} {r.request.url.path}: {r.text[:200]}")
 
     await load.run(url, 5, writer)
-    return {"docs": load.docs, "grants": load.grants, "beats": load.beats, "errors": server_errors}
+    return {
+        "docs": load.docs,
+        "grants": load.grants,
+        "beats": load.beats,
+        "worlds": load.worlds,
+        "errors": server_errors,
+    }
 
 
 def _setup(db_url: str, tmp_path: Path) -> tuple[dict[str, str], str, list[str], list[str]]:
     """A server's environment, a key, players with a saved document each, live servers."""
     env = environment(tmp_path / "data", db_url, HOMEPORT_AUTH_ADDRESS_MAX_ATTEMPTS="1000000")
     server = KillableServer(env).start()
-    scopes = "players:read,players:write,registry"
+    scopes = "players:read,players:write,registry,worlds"
     key = cli(env, "keys", "create", "--name", "load", "--scopes", scopes).stdout.split()[-1]
     auth = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=server.url, timeout=10, headers=auth) as http:
@@ -87,7 +95,7 @@ def _setup(db_url: str, tmp_path: Path) -> tuple[dict[str, str], str, list[str],
             for i in range(PLAYERS)
         ]
         for n in range(WRITERS):
-            if n % 3 == 0:
+            if n % 4 == 0:  # the document writers of `Load`
                 path = f"/v1/players/{players[n % PLAYERS]}/data/profile/w{n}"
                 assert http.put(path, json={"value": {"xp": 0}, "version": 0}).status_code == 200
         servers = [
@@ -114,6 +122,14 @@ def _check_after_restart(
                 assert doc["version"] >= version, name
                 if doc["version"] == version:
                     assert doc["value"] == {"xp": xp}, name
+            for world, (seq, sha) in seen["worlds"].items():
+                latest = http.get(f"/v1/worlds/{world}").json()["latest"]
+                assert latest["seq"] >= seq, world  # a later commit may have gone unanswered
+                snapshot = http.get(f"/v1/worlds/{world}/snapshots/{seq}").json()
+                assert snapshot["manifest"] == {"terrain": sha}, world
+                chunk = http.get(f"/v1/worlds/{world}/chunks/{sha}")
+                assert chunk.status_code == 200, (world, chunk.text)
+                assert hashlib.sha256(chunk.content).hexdigest() == sha, world
             listed = {s["id"] for s in http.get("/v1/servers?limit=100").json()["servers"]}
             assert set(servers) <= listed
             # Every grant sent, retried now: each applies at most once in all.
@@ -148,6 +164,7 @@ def test_kill_9_loses_no_acknowledged_write(db_url: str, tmp_path: Path) -> None
 
     seen = asyncio.run(run())
     assert seen["docs"], "no save was acknowledged before the kill"
+    assert seen["worlds"], "no world snapshot was acknowledged before the kill"
     assert seen["errors"] == []
     assert seen["beats"] > 0
     _check_after_restart(env, key, players, servers, seen)
@@ -171,4 +188,5 @@ def test_sigterm_under_load_exits_cleanly_and_keeps_every_write(
     assert took < 30, f"shutdown took {took:.1f} s"
     assert seen["errors"] == [], "requests in flight at SIGTERM must finish, not fail"
     assert seen["docs"]
+    assert seen["worlds"]
     _check_after_restart(env, key, players, servers, seen)

@@ -72,7 +72,13 @@ async def _load(
                 await asyncio.sleep(0.05)
 
     await load.run(url, 10, writer)
-    return {"docs": load.docs, "grants": load.grants, "statuses": load.statuses, "errors": failures}
+    return {
+        "docs": load.docs,
+        "grants": load.grants,
+        "statuses": load.statuses,
+        "worlds": load.worlds,
+        "errors": failures,
+    }
 
 
 async def _ready(client: httpx.AsyncClient) -> int:
@@ -120,4 +126,5 @@ def test_homeport_rides_out_a_postgres_restart(own_postgres: Any, tmp_path: Path
     assert seen["errors"] == [], seen["errors"][:5]
     assert seen["statuses"][503] > 0, "the outage was seen by the load"
     assert seen["statuses"][200] > 0
+    assert seen["worlds"], "no world snapshot was acknowledged"
     _check_after_restart(env, key, players, servers, seen)
