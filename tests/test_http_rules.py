@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.exc import DBAPIError
 
 from homeport.app import create_app
 from homeport.clock import FakeClock
@@ -101,3 +104,21 @@ async def test_an_unreachable_database_is_503_not_500(no_database: httpx.AsyncCl
         assert response.status_code == 503, response.text
         assert problem_type(response) == "unavailable"
         assert response.headers["Retry-After"] == "1"
+
+
+async def test_an_outage_sqlalchemy_does_not_name_is_503_and_ends_in_the_app(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """SQLAlchemy passes "the database system is shutting down" on as a plain DBAPIError. It is
+    answered where the other outages are: an error left for the server to log would be one
+    traceback per request for as long as the outage lasts."""
+
+    async def shutting_down() -> None:
+        notice = asyncpg.exceptions.CannotConnectNowError("the database system is shutting down")
+        raise DBAPIError("SELECT 1", None, notice)
+
+    app.add_api_route("/v1/shutting-down", shutting_down)
+    response = await client.get("/v1/shutting-down")  # the client raises what the app raises
+    assert response.status_code == 503, response.text
+    assert problem_type(response) == "unavailable"
+    assert response.headers["Retry-After"] == "1"

@@ -31,7 +31,9 @@ log = logging.getLogger("homeport.errors")
 PROBLEM_JSON = "application/problem+json"
 # What a database that is down, restarting, overloaded or locked raises: through SQLAlchemy,
 # or straight from the drivers where hot paths use them raw (asyncpg's refused connection
-# arrives as an OSError). Each means "retry shortly", not "we broke".
+# arrives as an OSError). Each means "retry shortly", not "we broke". asyncpg's
+# InternalClientError is its protocol refusing to go on after a message it did not expect,
+# which is how a server's shutdown notice lands on a connection that was between statements.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
@@ -42,6 +44,7 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,
     asyncpg.exceptions.TransactionRollbackError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -153,4 +156,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, _database_error)
+    # A plain DBAPIError may wrap an outage ("the database system is shutting down"). Handled
+    # here rather than by the catch-all, whose errors Starlette raises again to the server.
+    app.add_exception_handler(DBAPIError, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

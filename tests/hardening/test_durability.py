@@ -25,14 +25,19 @@ class KillableServer(LiveServer):
     """A live server in a session of its own, so its worker processes die with it."""
 
     def start(self) -> KillableServer:
-        self.process = subprocess.Popen(
-            [*HOMEPORT, "serve", "--port", str(self.port), "--workers", "2"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
+        log = subprocess.DEVNULL if self.log is None else self.log.open("wb")
+        try:
+            self.process = subprocess.Popen(
+                [*HOMEPORT, "serve", "--port", str(self.port), "--workers", "2"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+            )
+        finally:
+            if not isinstance(log, int):
+                log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
