@@ -21,7 +21,7 @@ from homeport.fleet.service import FleetView
 from homeport.fleet.spec import GameServerState
 from homeport.settings import Settings
 
-app = typer.Typer(help="Fleets of local game servers: list, status, scale, drain.")
+app = typer.Typer(help="Fleets of game servers: list, status, scale, drain.")
 ORDER = [s.value for s in GameServerState]
 
 
@@ -124,7 +124,8 @@ def scale(
 @app.command("drain")
 def drain(server_id: Annotated[str, typer.Argument(help="The server's id")]) -> None:
     """Ask one server to finish: it saves its players and exits; SIGTERM, then SIGKILL, follow
-    if it does not."""
+    if it does not. An Agones GameServer hears it through its registry entry and stops
+    itself."""
     settings = load_settings()
     try:
         parsed = uuid.UUID(server_id)
@@ -133,7 +134,8 @@ def drain(server_id: Annotated[str, typer.Argument(help="The server's id")]) -> 
         raise typer.Exit(2) from exc
 
     async def work(session: AsyncSession) -> Any:
-        row = await service.get_server(session, None, parsed)
+        await _configured(session, settings)
+        row = await service.find_server(session, parsed)
         await service.request_drain(session, SystemClock(), row, reason="drained from the CLI")
         return row.state
 

@@ -222,6 +222,23 @@ async def get_server(session: AsyncSession, fleet: str | None, server_id: uuid.U
     return row
 
 
+async def find_server(session: AsyncSession, server_id: uuid.UUID) -> GameServer:
+    """A server by its id alone, whatever its fleet: a row here, or else a GameServer of a
+    fleet that runs elsewhere, each such fleet asked in turn: `homeport fleet drain` is given
+    an id and nothing else."""
+    row = await session.get(GameServer, server_id)
+    if row is not None:
+        return row
+    for fleet_row in await session.scalars(select(Fleet).order_by(Fleet.name)):
+        spec = _spec(fleet_row)
+        if spec.provider == "local":
+            continue
+        row = await providers.for_spec(spec).server(session, fleet_row.name, spec, server_id)
+        if row is not None:
+            return row
+    raise GameServerNotFound()
+
+
 async def request_drain(
     session: AsyncSession, clock: Clock, row: GameServer, *, reason: str
 ) -> GameServer:
