@@ -21,6 +21,9 @@ from tests.hardening.test_abuse import PASSWORD, Live
 
 PAYLOADS: tuple[str, ...] = ("'", '"', ";", "--", "/*", "\\", "%", "_")
 PAYLOADS += ("' OR '1'='1", "'); DROP TABLE accounts;--")
+PAYLOADS += ("\x00",)  # ends strings in C, and PostgreSQL stores no text holding it
+UNSENDABLE_IN_HEADERS = {"\x00"}
+"""HTTP itself has no way to carry these in a header."""
 NOT_READ_BACK = {
     *("password", "email", "refresh_token", "player_token", "private_metadata"),
     *("Idempotency-Key", "If-Match"),
@@ -289,6 +292,8 @@ class Walker:
         wrong: list[str] = []
         for where, at, is_key in slots:
             for payload in PAYLOADS:
+                if where == "header" and payload in UNSENDABLE_IN_HEADERS:
+                    continue
                 parts = self.build(route, spec)[0]
                 parts[where] = _set(parts[where], at, {payload: "v"} if is_key else payload)
                 label = f"{method} {route} {where}{list(at)}{' key' * is_key} = {payload!r}"

@@ -32,7 +32,7 @@ class RegisterRequest(Strict):
 
 
 class LoginRequest(Strict):
-    email: Annotated[str, Field(min_length=1, max_length=254)]
+    email: Annotated[str, Field(min_length=1, max_length=254), AfterValidator(printable)]
     password: Password
 
 
@@ -128,7 +128,7 @@ class ValidateResponse(BaseModel):
 
 
 class BanRequest(Strict):
-    reason: Annotated[str | None, Field(max_length=500)] = None
+    reason: Annotated[str, Field(max_length=500), AfterValidator(printable)] | None = None
 
 
 class AdminPlayerOut(PlayerOut):

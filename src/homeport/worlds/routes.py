@@ -74,7 +74,7 @@ WriterDep = Annotated[Writer, Depends(get_writer)]
 async def list_worlds(
     worlds: WorldsDep,
     _admin: AdminDep,
-    after: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[str | None, Query(pattern=f"^{WORLD_NAME.pattern}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> WorldList:
     """Every world, by name (admin key)."""
