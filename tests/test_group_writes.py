@@ -37,7 +37,8 @@ class ProbeWriter(GroupWriter[int, int]):
     its statements, which is where the COMMIT comes next."""
 
     def __init__(self, settings: Settings, own_connection: bool) -> None:
-        super().__init__(settings, create_engine(settings))
+        self.engine = create_engine(settings)
+        super().__init__(settings, self.engine)
         self.own_connection = own_connection
         self.shut_down_next = False
         self.connections: list[asyncpg.Connection] = []
@@ -92,6 +93,6 @@ async def test_a_shutdown_notice_before_commit_answers_retry_and_the_next_group_
         assert await writer.submit(4) == 4
     finally:
         await writer.close()
-        await writer._engine.dispose()
+        await writer.engine.dispose()
     kept = [row["n"] for row in await admin.fetch("SELECT n FROM group_write_probe ORDER BY n")]
     assert kept == [1, 3, 4]

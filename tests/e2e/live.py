@@ -56,8 +56,10 @@ class LiveServer:
         serve_args: tuple[str, ...] = (),
         log: Path | None = None,
         stop_timeout: float = 20,
+        new_session: bool = False,
     ) -> None:
         self.env = env
+        self.new_session = new_session
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.serve_args = serve_args
@@ -76,12 +78,22 @@ class LiveServer:
         command = [*HOMEPORT, "serve", "--port", str(self.port), *self.serve_args]
         if self.log is None:
             self.process = subprocess.Popen(
-                command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                command,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=self.new_session,
             )
         else:
             with self.log.open("wb") as log:
                 self.process = subprocess.Popen(
-                    command, env=self.env, stdout=subprocess.DEVNULL, stderr=log, text=True
+                    command,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    text=True,
+                    start_new_session=self.new_session,
                 )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

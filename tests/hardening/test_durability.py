@@ -8,14 +8,14 @@ import asyncio
 import hashlib
 import os
 import signal
-import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.live import HOMEPORT, LiveServer, cli, environment
+from tests.e2e.live import LiveServer, cli, environment
 from tests.hardening.load_writers import WRITERS, Load
 
 PLAYERS = 12
@@ -24,28 +24,12 @@ PLAYERS = 12
 class KillableServer(LiveServer):
     """A live server in a session of its own, so its worker processes die with it."""
 
-    def start(self) -> KillableServer:
-        log = subprocess.DEVNULL if self.log is None else self.log.open("wb")
-        try:
-            self.process = subprocess.Popen(
-                [*HOMEPORT, "serve", "--port", str(self.port), "--workers", "2"],
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                text=True,
-                start_new_session=True,
-            )
-        finally:
-            if not isinstance(log, int):
-                log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("homeport serve did not become healthy in 30 s")
+    def __init__(self, env: dict[str, str], log: Path | None = None) -> None:
+        # Always to a file: a pipe nobody reads would block a server logging an outage.
+        if log is None:
+            folder = Path(env["HOMEPORT_DATA_DIR"]).parent
+            log = Path(tempfile.mkstemp(prefix="serve-", suffix=".log", dir=folder)[1])
+        super().__init__(env, serve_args=("--workers", "2"), log=log, new_session=True)
 
     def kill(self) -> None:
         assert self.process is not None
