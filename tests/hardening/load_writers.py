@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-WRITERS = 24
+WRITERS = 50
+"""Clients writing at once, each on a connection of its own."""
 
 Writer = Callable[[int, httpx.AsyncClient], Awaitable[None]]
 
